@@ -1,0 +1,154 @@
+import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
+import { GraphQLError } from 'graphql';
+import type { VideoTaskRow } from '../../storage/schema.ts';
+import { decodeCursor, encodeCursor } from '../../storage/task-store.ts';
+import { IMAGE_ROLES } from '../../tasks/catalog.ts';
+import { VIDEO_TASK_STATUSES } from '../../tasks/status.ts';
+import { builder } from '../builder.ts';
+import { DateTimeScalar, SafeIntScalar } from './scalars.ts';
+
+export const VideoTaskStatusEnum = builder.enumType('VideoTaskStatus', {
+  description: 'Where a task is in its life. COMPLETED, FAILED and CANCELLED are final.',
+  values: {
+    SUBMITTING: { description: 'Recorded here; being handed to the provider.' },
+    QUEUED: { description: 'Accepted by the provider, waiting to start (upstream `queued`, `submitted`, `pending`).' },
+    IN_PROGRESS: { description: 'Being generated (upstream `in_progress`, `processing`, `running`).' },
+    COMPLETED: { description: 'The video is ready at `videoUrl`.' },
+    FAILED: { description: 'Ended without a video; `error` says why.' },
+    CANCELLED: { description: 'Stopped being tracked at the client\'s request.' },
+  } satisfies Record<(typeof VIDEO_TASK_STATUSES)[number], unknown>,
+});
+
+export const ImageRoleEnum = builder.enumType('ImageRole', {
+  description: 'What an input image is used for.',
+  values: {
+    FIRST_FRAME: { description: 'The video starts on this image.' },
+    LAST_FRAME: { description: 'The video ends on this image.' },
+    REFERENCE: { description: 'Guides the style or subject.' },
+  } satisfies Record<(typeof IMAGE_ROLES)[number], unknown>,
+});
+
+interface TaskErrorShape {
+  code: string;
+  type: string | null;
+  message: string;
+  param: string | null;
+  fallbackSuggestion: string | null;
+}
+
+const TaskErrorRef = builder.objectRef<TaskErrorShape>('VideoTaskError').implement({
+  description: 'Why a task failed: the provider\'s error, or one of this service\'s (e.g. TIMEOUT).',
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    type: t.exposeString('type', { nullable: true }),
+    message: t.exposeString('message'),
+    param: t.exposeString('param', { nullable: true, description: 'The upstream request field the error is about.' }),
+    fallbackSuggestion: t.exposeString('fallbackSuggestion', { nullable: true, description: 'What the provider suggests doing instead.' }),
+  }),
+});
+
+const ImageInputRef = builder.objectRef<{ url: string; role: (typeof IMAGE_ROLES)[number] }>('VideoTaskImage').implement({
+  fields: (t) => ({
+    url: t.exposeString('url'),
+    role: t.expose('role', { type: ImageRoleEnum }),
+  }),
+});
+
+const UsageRef = builder.objectRef<NonNullable<VideoTaskRow['usage']>>('VideoTaskUsage').implement({
+  description: 'Billing information as the provider reported it (seed 003).',
+  fields: (t) => ({
+    billingRule: t.exposeString('billingRule', { nullable: true }),
+    creditsReserved: t.exposeFloat('creditsReserved', { nullable: true }),
+    userGroup: t.exposeString('userGroup', { nullable: true }),
+  }),
+});
+
+export const VideoTaskRef = builder.node(builder.objectRef<VideoTaskRow>('VideoTask'), {
+  description: 'One video generation, from submission to result.',
+  id: { resolve: (task) => task.id },
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'upstreamTaskId' in value,
+  loadMany: (ids, ctx) => {
+    const rows = new Map(ctx.tasks.getMany(ids).map((row) => [row.id, row]));
+    return ids.map((id) => rows.get(id) ?? null);
+  },
+  fields: (t) => ({
+    model: t.exposeString('model', { description: 'The upstream model id.' }),
+    provider: t.exposeString('provider', { description: 'Who generates it: a provider name, or "sandbox" for the built-in sandbox upstream.' }),
+    upstreamTaskId: t.exposeString('upstreamTaskId', { nullable: true }),
+    upstreamStatus: t.exposeString('upstreamStatus', { nullable: true, description: 'The provider\'s own status word, as last reported.' }),
+    status: t.expose('status', { type: VideoTaskStatusEnum }),
+    progress: t.exposeInt('progress', { description: '0 to 100; never goes backwards.' }),
+    prompt: t.exposeString('prompt', { nullable: true }),
+    duration: t.int({ description: 'Seconds.', resolve: (task) => task.request.duration }),
+    aspectRatio: t.string({ nullable: true, resolve: (task) => task.request.aspectRatio }),
+    resolution: t.string({ nullable: true, resolve: (task) => task.request.resolution }),
+    imageUrls: t.stringList({ resolve: (task) => task.request.imageUrls }),
+    images: t.field({ type: [ImageInputRef], resolve: (task) => task.request.images }),
+    videos: t.stringList({ resolve: (task) => task.request.videos }),
+    audios: t.stringList({ resolve: (task) => task.request.audios }),
+    generateAudio: t.boolean({ nullable: true, description: 'Null when not asked (the provider\'s default).', resolve: (task) => task.request.generateAudio }),
+    returnLastFrame: t.boolean({ resolve: (task) => task.request.returnLastFrame }),
+    seed: t.field({ type: SafeIntScalar, nullable: true, resolve: (task) => task.request.seed }),
+    videoUrl: t.exposeString('videoUrl', { nullable: true, description: 'The best playable URL of the result.' }),
+    lastFrameUrl: t.exposeString('lastFrameUrl', { nullable: true }),
+    expiresAt: t.expose('expiresAt', { type: DateTimeScalar, nullable: true, description: 'When the provider\'s result URL stops working.' }),
+    estimatedTimeSeconds: t.exposeInt('estimatedTimeSeconds', { nullable: true, description: 'The provider\'s estimate of the time left.' }),
+    usage: t.field({ type: UsageRef, nullable: true, resolve: (task) => task.usage }),
+    error: t.field({
+      type: TaskErrorRef,
+      nullable: true,
+      resolve: (task) => task.errorCode || task.errorMessage ? {
+        code: task.errorCode ?? 'UNKNOWN',
+        type: task.errorType,
+        message: task.errorMessage ?? '',
+        param: task.errorParam,
+        fallbackSuggestion: task.errorFallbackSuggestion,
+      } : null,
+    }),
+    createdAt: t.expose('createdAt', { type: DateTimeScalar }),
+    updatedAt: t.expose('updatedAt', { type: DateTimeScalar }),
+    completedAt: t.expose('completedAt', { type: DateTimeScalar, nullable: true }),
+  }),
+});
+
+export const VideoTaskFilterInput = builder.inputType('VideoTaskFilter', {
+  fields: (t) => ({
+    status: t.field({ type: [VideoTaskStatusEnum], required: false, description: 'Only tasks in one of these statuses.' }),
+    model: t.stringList({ required: false, description: 'Only tasks of one of these models.' }),
+  }),
+});
+
+builder.queryField('videoTask', (t) => t.field({
+  type: VideoTaskRef,
+  nullable: true,
+  description: 'A task by id; null when unknown.',
+  args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
+  resolve: (_root, { id }, ctx) => ctx.tasks.get(id.id) ?? null,
+}));
+
+const badCursor = (name: string) => new GraphQLError(`"${name}" is not a cursor of this connection`, {
+  extensions: { code: 'BAD_USER_INPUT' },
+});
+
+builder.queryField('videoTasks', (t) => t.connection({
+  type: VideoTaskRef,
+  description: 'Tasks, newest first, with stable (keyset) cursors.',
+  args: { filter: t.arg({ type: VideoTaskFilterInput, required: false }) },
+  resolve: (_root, args, ctx) => resolveCursorConnection(
+    { args, toCursor: (task: VideoTaskRow) => encodeCursor(task) },
+    ({ before, after, limit, inverted }: ResolveCursorConnectionArgs): VideoTaskRow[] => {
+      const afterCursor = after ? decodeCursor(after) : null;
+      if (after && !afterCursor) throw badCursor('after');
+      const beforeCursor = before ? decodeCursor(before) : null;
+      if (before && !beforeCursor) throw badCursor('before');
+      return ctx.tasks.list({
+        statuses: args.filter?.status,
+        models: args.filter?.model,
+        after: afterCursor,
+        before: beforeCursor,
+        limit,
+        inverted,
+      });
+    },
+  ),
+}));

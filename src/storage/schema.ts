@@ -1,0 +1,56 @@
+// The tables, in one file, with snake_case columns. drizzle-kit generates migrations/ from this.
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import type { VideoTaskStatus } from '../tasks/status.ts';
+import type { VideoRequest } from '../tasks/video-request.ts';
+
+export const videoTasks = sqliteTable('video_tasks', {
+  id: text('id').primaryKey(),
+  model: text('model').notNull(),
+  provider: text('provider').notNull(),
+  /** The normalized request (catalog defaults applied): what was, or will be, sent upstream. */
+  request: text('request', { mode: 'json' }).$type<VideoRequest>().notNull(),
+  prompt: text('prompt'),
+  upstreamTaskId: text('upstream_task_id'),
+  status: text('status').$type<VideoTaskStatus>().notNull(),
+  /** The upstream's own status word, kept as said (an unknown word is recorded here). */
+  upstreamStatus: text('upstream_status'),
+  progress: integer('progress').notNull().default(0),
+  videoUrl: text('video_url'),
+  lastFrameUrl: text('last_frame_url'),
+  expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
+  errorCode: text('error_code'),
+  errorType: text('error_type'),
+  errorMessage: text('error_message'),
+  errorParam: text('error_param'),
+  errorFallbackSuggestion: text('error_fallback_suggestion'),
+  /** Seed 003's task_info and usage, as last reported. */
+  estimatedTimeSeconds: integer('estimated_time_seconds'),
+  usage: text('usage', { mode: 'json' }).$type<{ billingRule: string | null; creditsReserved: number | null; userGroup: string | null }>(),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+  completedAt: integer('completed_at', { mode: 'timestamp_ms' }),
+  /** When the poller should next ask the upstream; null once the task is terminal. */
+  nextPollAt: integer('next_poll_at', { mode: 'timestamp_ms' }),
+  /** Which process holds the task (polling or submitting it), until when: a crashed holder's lease runs out. */
+  leaseOwner: text('lease_owner'),
+  leaseExpiresAt: integer('lease_expires_at', { mode: 'timestamp_ms' }),
+  /** Set just before the create request leaves: a SUBMITTING task without it was never sent. */
+  submissionAttemptedAt: integer('submission_attempted_at', { mode: 'timestamp_ms' }),
+  /** Consecutive failed polls (for backoff), and what the last one was. */
+  pollFailures: integer('poll_failures').notNull().default(0),
+  lastPollError: text('last_poll_error'),
+  /** SHA-256 of the per-task token in the upstream callback URL. */
+  callbackTokenHash: text('callback_token_hash'),
+}, (table) => [
+  // Newest-first keyset paging (created_at, id), optionally within a status or a model.
+  index('video_tasks_created_idx').on(table.createdAt, table.id),
+  index('video_tasks_status_created_idx').on(table.status, table.createdAt, table.id),
+  index('video_tasks_model_created_idx').on(table.model, table.createdAt, table.id),
+  // The poller's "what is due" scan only ever looks at unfinished tasks.
+  index('video_tasks_due_idx').on(table.nextPollAt).where(sql`${table.nextPollAt} IS NOT NULL`),
+  index('video_tasks_upstream_idx').on(table.provider, table.upstreamTaskId),
+]);
+
+export type VideoTaskRow = typeof videoTasks.$inferSelect;
+export type NewVideoTaskRow = typeof videoTasks.$inferInsert;

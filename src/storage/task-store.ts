@@ -1,0 +1,86 @@
+// Reads and writes video task rows. Lookups by id are prepared once: unprepared drizzle
+// queries were about 10x slower on this path.
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import type { VideoTaskStatus } from '../tasks/status.ts';
+import type { Db } from './database.ts';
+import { videoTasks, type NewVideoTaskRow, type VideoTaskRow } from './schema.ts';
+
+/** A position in the newest-first order: (created_at, id) is unique and never changes. */
+export interface TaskCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface TaskListQuery {
+  statuses?: readonly VideoTaskStatus[] | null;
+  models?: readonly string[] | null;
+  /** Rows strictly older than this cursor. */
+  after?: TaskCursor | null;
+  /** Rows strictly newer than this cursor. */
+  before?: TaskCursor | null;
+  limit: number;
+  /** Walk from the oldest end (for `last`); rows come back oldest first. */
+  inverted?: boolean;
+}
+
+export type TaskPatch = Partial<Omit<NewVideoTaskRow, 'id' | 'createdAt'>>;
+
+export class TaskStore {
+  private readonly byId;
+  private readonly deleteById;
+
+  constructor(readonly db: Db) {
+    this.byId = db.select().from(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
+    this.deleteById = db.delete(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
+  }
+
+  insert(row: NewVideoTaskRow): VideoTaskRow {
+    return this.db.insert(videoTasks).values(row).returning().get();
+  }
+
+  get(id: string): VideoTaskRow | undefined {
+    return this.byId.get({ id });
+  }
+
+  getMany(ids: readonly string[]): VideoTaskRow[] {
+    if (ids.length === 0) return [];
+    return this.db.select().from(videoTasks).where(inArray(videoTasks.id, [...ids])).all();
+  }
+
+  update(id: string, patch: TaskPatch): VideoTaskRow | undefined {
+    return this.db.update(videoTasks).set(patch).where(eq(videoTasks.id, id)).returning().get();
+  }
+
+  delete(id: string): void {
+    this.deleteById.run({ id });
+  }
+
+  /** Runs `work` in one SQLite transaction (IMMEDIATE: it takes the write lock up front). */
+  transaction<T>(work: () => T): T {
+    return this.db.$client.transaction(work).immediate();
+  }
+
+  /** Keyset paging, newest first; the indexes on (created_at, id) serve every page at the same cost. */
+  list(query: TaskListQuery): VideoTaskRow[] {
+    const conditions: SQL[] = [];
+    if (query.statuses?.length) conditions.push(inArray(videoTasks.status, [...query.statuses]));
+    if (query.models?.length) conditions.push(inArray(videoTasks.model, [...query.models]));
+    if (query.after) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) < (${query.after.createdAt}, ${query.after.id})`);
+    if (query.before) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) > (${query.before.createdAt}, ${query.before.id})`);
+    const order = query.inverted
+      ? [asc(videoTasks.createdAt), asc(videoTasks.id)]
+      : [desc(videoTasks.createdAt), desc(videoTasks.id)];
+    return this.db.select().from(videoTasks).where(and(...conditions)).orderBy(...order).limit(query.limit).all();
+  }
+}
+
+export function encodeCursor(row: Pick<VideoTaskRow, 'createdAt' | 'id'>): string {
+  return Buffer.from(`${row.createdAt.getTime()}:${row.id}`).toString('base64url');
+}
+
+/** Returns null for anything that is not a cursor this service made. */
+export function decodeCursor(cursor: string): TaskCursor | null {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^(\d{1,15}):([\w-]{1,64})$/.exec(text);
+  return match ? { createdAt: Number(match[1]), id: match[2]! } : null;
+}
