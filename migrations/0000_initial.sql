@@ -8,6 +8,7 @@ CREATE TABLE `video_tasks` (
 	`status` text NOT NULL,
 	`upstream_status` text,
 	`progress` integer DEFAULT 0 NOT NULL,
+	`version` integer DEFAULT 1 NOT NULL,
 	`video_url` text,
 	`last_frame_url` text,
 	`expires_at` integer,
@@ -33,5 +34,5 @@ CREATE TABLE `video_tasks` (
 CREATE INDEX `video_tasks_created_idx` ON `video_tasks` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `video_tasks_status_created_idx` ON `video_tasks` (`status`,`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `video_tasks_model_created_idx` ON `video_tasks` (`model`,`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `video_tasks_due_idx` ON `video_tasks` (`next_poll_at`) WHERE "video_tasks"."next_poll_at" IS NOT NULL;--> statement-breakpoint
+CREATE INDEX `video_tasks_due_idx` ON `video_tasks` (`provider`,`next_poll_at`) WHERE "video_tasks"."next_poll_at" IS NOT NULL;--> statement-breakpoint
 CREATE INDEX `video_tasks_upstream_idx` ON `video_tasks` (`provider`,`upstream_task_id`);

@@ -1,13 +1,20 @@
-// Builds the whole service from its dependencies: storage, providers, GraphQL over HTTP, and the
-// built-in sandbox upstream when no provider key is configured. main.ts only reads config and calls it,
-// so tests build the same app on port 0.
+// Builds the whole service from its dependencies: storage, providers, the task service and its poller,
+// GraphQL over HTTP, SSE and WebSocket, upstream callbacks, and the built-in sandbox upstream when no
+// provider key is configured. main.ts only reads config and calls it, so tests build the same app on port 0.
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { createYoga } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { InProcessTaskEvents, type TaskEvents } from './events/task-events.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { schema } from './graphql/schema/index.ts';
+import { attachWebSocketTransport } from './http/graphql-ws.ts';
+import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
+import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
+import { Poller } from './poller/poller.ts';
 import { SandboxUpstream } from './sandbox/sandbox-upstream.ts';
 import { openDatabase, type Db } from './storage/database.ts';
 import { TaskStore } from './storage/task-store.ts';
@@ -22,15 +29,20 @@ export interface AppDeps {
   logger: Logger;
   /** Provider accounts to use instead of the configured ones (tests point these at their own sandbox). */
   accounts?: ProviderAccount[];
+  events?: TaskEvents;
   now?: () => Date;
 }
 
 export interface App {
-  /** Listens (port 0 picks a free one) and resolves with the base URL. */
+  /** Listens (port 0 picks a free one), starts the poller, and resolves with the base URL. */
   start(port?: number, host?: string): Promise<string>;
   stop(): Promise<void>;
   readonly db: Db;
   readonly tasks: VideoTaskService;
+  readonly events: TaskEvents;
+  readonly poller: Poller;
+  /** Open WebSocket connections. */
+  webSocketConnections(): number;
 }
 
 const SANDBOX_PATH = '/sandbox';
@@ -39,6 +51,8 @@ export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const db = openDatabase(config.DATABASE_URL);
   const store = new TaskStore(db);
+  const events = deps.events ?? new InProcessTaskEvents();
+  const schedule = new PollSchedule(pollScheduleOptions(config));
   const upstream = new UpstreamClient({
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
     onCall: (call) => logger.debug(call, 'upstream call'),
@@ -49,16 +63,31 @@ export function buildApp(deps: AppDeps): App {
   const sandbox = accounts.length === 0
     ? new SandboxUpstream({ apiKey: SANDBOX_API_KEY, timeScale: config.SANDBOX_TIME_SCALE, basePath: SANDBOX_PATH })
     : null;
-  const directory = new ProviderDirectory(accounts);
+  // The embedded sandbox's address is known only once listening: see start().
+  const providers = new ProviderDirectory(accounts);
 
-  const tasks = new VideoTaskService({ store, upstream, providers: directory, logger, now: deps.now });
-  const context: GraphQLContext = { tasks, providers: directory };
+  const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  const tasks = new VideoTaskService({
+    store, upstream, providers, events, schedule, logger, owner,
+    leaseMs: config.POLL_LEASE_MS,
+    publicUrl: config.PUBLIC_URL,
+    now: deps.now,
+  });
+  const poller = new Poller({
+    tasks, providers, upstream, schedule, logger, now: deps.now,
+    options: {
+      tickMs: config.POLL_TICK_MS,
+      concurrencyPerProvider: config.POLL_CONCURRENCY_PER_PROVIDER,
+      deadlineMs: config.TASK_DEADLINE_MS,
+    },
+  });
+  const context: GraphQLContext = { tasks, providers };
 
   const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { title: 'seedance-graphql' },
+    graphiql: { title: 'seedance-graphql', subscriptionsProtocol: 'WS' },
     context: () => context,
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
@@ -70,6 +99,7 @@ export function buildApp(deps: AppDeps): App {
 
   const server: Server = createServer((req, res) => {
     if (sandbox?.handle(req, res)) return;
+    if (handleUpstreamWebhook(req, res, tasks, logger)) return;
     if (req.url === '/' || req.url === '') {
       res.writeHead(302, { location: '/graphql' }).end();
       return;
@@ -80,10 +110,17 @@ export function buildApp(deps: AppDeps): App {
     }
     void yoga(req, res, { req, res });
   });
+  const webSockets = attachWebSocketTransport(server, yoga as never, {
+    keepAliveMs: config.WS_KEEPALIVE_MS,
+    connectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
+  });
 
   return {
     db,
     tasks,
+    events,
+    poller,
+    webSocketConnections: () => webSockets.connections(),
     async start(port = config.PORT, host = config.HOST) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -93,15 +130,18 @@ export function buildApp(deps: AppDeps): App {
       const local = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
       if (sandbox) {
         sandbox.setPublicBaseUrl((config.PUBLIC_URL ?? `http://localhost:${address.port}`) + SANDBOX_PATH);
-        directory.setAccounts(sandboxAccounts(local + SANDBOX_PATH));
+        providers.setAccounts(sandboxAccounts(local + SANDBOX_PATH));
         logger.info({ sandbox: local + SANDBOX_PATH }, 'no provider key configured: the built-in sandbox upstream serves every model (provider "sandbox")');
       } else {
-        logger.info({ providers: [...new Set(accounts.map((a) => a.name))] }, 'providers configured');
+        logger.info({ providers: providers.providerNames() }, 'providers configured');
       }
+      poller.start();
       logger.info({ url: `${local}/graphql` }, 'GraphQL (and GraphiQL) listening');
       return local;
     },
     async stop() {
+      await poller.stop();
+      await webSockets.close();
       sandbox?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -20,9 +20,39 @@ const schema = z.object({
   // Seed 003 does not give its task-detail path; `{id}` is replaced by the upstream task id.
   ODKKK_TASK_PATH: z.string().regex(/^\/.*\{id\}/, 'must start with / and contain {id}').default('/v1/videos/generations/{id}'),
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(30_000),
+  // The poller: provider-recommended pace (UPSTREAM.md: 5-10 s queued, 10-15 s in progress), backoff, limits.
+  POLL_FIRST_MS: z.coerce.number().int().min(0).default(2_000),
+  POLL_QUEUED_MIN_MS: z.coerce.number().int().min(1).default(5_000),
+  POLL_QUEUED_MAX_MS: z.coerce.number().int().min(1).default(10_000),
+  POLL_IN_PROGRESS_MIN_MS: z.coerce.number().int().min(1).default(10_000),
+  POLL_IN_PROGRESS_MAX_MS: z.coerce.number().int().min(1).default(15_000),
+  POLL_MIN_MS: z.coerce.number().int().min(1).default(1_000),
+  POLL_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(2_000),
+  POLL_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(120_000),
+  // Seed 003's suggested waits, used when a 429 or 503 arrives without Retry-After.
+  POLL_RATE_LIMITED_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
+  POLL_UNAVAILABLE_WAIT_MS: z.coerce.number().int().min(0).default(30_000),
+  POLL_TICK_MS: z.coerce.number().int().min(5).default(250),
+  POLL_CONCURRENCY_PER_PROVIDER: z.coerce.number().int().min(1).max(1000).default(16),
+  // A process that dies holding a task gives it up after this long; must exceed UPSTREAM_TIMEOUT_MS.
+  POLL_LEASE_MS: z.coerce.number().int().min(100).default(60_000),
+  TASK_DEADLINE_MS: z.coerce.number().int().min(1_000).default(30 * 60_000),
+  // WebSocket subscriptions (graphql-ws): keep-alive pings and how long a connection may wait to init.
+  WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(12_000),
+  WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   // How fast the built-in sandbox upstream runs its tasks: 1 is the seeds' real durations (40-300 s),
   // 0.1 makes a task take a tenth of that.
   SANDBOX_TIME_SCALE: z.coerce.number().positive().max(10).default(0.1),
+});
+
+const checked = schema.superRefine((config, ctx) => {
+  const ranges = [['POLL_QUEUED_MIN_MS', 'POLL_QUEUED_MAX_MS'], ['POLL_IN_PROGRESS_MIN_MS', 'POLL_IN_PROGRESS_MAX_MS']] as const;
+  for (const [min, max] of ranges) {
+    if (config[min] > config[max]) ctx.addIssue({ code: 'custom', path: [min], message: `must not exceed ${max}` });
+  }
+  if (config.POLL_LEASE_MS <= config.UPSTREAM_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['POLL_LEASE_MS'], message: 'must exceed UPSTREAM_TIMEOUT_MS, or a slow call could lose its task to another process' });
+  }
 });
 
 export type Config = z.infer<typeof schema>;
@@ -36,7 +66,7 @@ export class ConfigError extends Error {
 
 /** Parses the given environment; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = schema.safeParse(env);
+  const parsed = checked.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }

@@ -25,3 +25,4 @@ export const builder = new SchemaBuilder<PothosTypes>({
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

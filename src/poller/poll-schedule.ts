@@ -1,5 +1,6 @@
 // When to ask the upstream again: at the pace the provider recommends, sooner when it says the task
 // is nearly done, and further apart (exponentially, capped, with jitter) while it is in trouble.
+import type { Config } from '../config.ts';
 import type { VideoTaskStatus } from '../tasks/status.ts';
 
 export interface PollScheduleOptions {
@@ -32,6 +33,11 @@ export const DEFAULT_POLL_SCHEDULE: PollScheduleOptions = {
 export class PollSchedule {
   constructor(readonly options: PollScheduleOptions = DEFAULT_POLL_SCHEDULE, private readonly random: () => number = Math.random) {}
 
+  /** Delay before the first poll of a task just submitted: soon, to show it moving. */
+  first(): number {
+    return this.options.firstMs;
+  }
+
   /** Delay before the next poll of a healthy task. */
   next(status: VideoTaskStatus, estimatedSecondsLeft: number | null): number {
     const { queuedMs, inProgressMs, minMs, firstMs } = this.options;
@@ -57,4 +63,17 @@ export class PollSchedule {
     else if (httpStatus === 503) floor = unavailableWaitMs;
     return Math.max(floor, jittered);
   }
+}
+
+export function pollScheduleOptions(config: Config): PollScheduleOptions {
+  return {
+    firstMs: config.POLL_FIRST_MS,
+    queuedMs: [config.POLL_QUEUED_MIN_MS, config.POLL_QUEUED_MAX_MS],
+    inProgressMs: [config.POLL_IN_PROGRESS_MIN_MS, config.POLL_IN_PROGRESS_MAX_MS],
+    minMs: config.POLL_MIN_MS,
+    backoffBaseMs: config.POLL_BACKOFF_BASE_MS,
+    backoffMaxMs: config.POLL_BACKOFF_MAX_MS,
+    rateLimitedWaitMs: config.POLL_RATE_LIMITED_WAIT_MS,
+    unavailableWaitMs: config.POLL_UNAVAILABLE_WAIT_MS,
+  };
 }

@@ -2,7 +2,7 @@
 // independently of the GraphQL side's validation: the sandbox stands in for the provider, so a body our
 // client builds wrongly must be refused here just as the provider would refuse it.
 // The limits are read from the catalog; only the rules the catalog cannot express are written here.
-import { isIP } from 'node:net';
+import { isInternalHost } from '../net/internal-address.ts';
 import type { VideoModel } from '../tasks/catalog.ts';
 import type { SandboxEndpoint } from './endpoints.ts';
 
@@ -298,41 +298,4 @@ function checkCallbackUrl(body: Json, model: VideoModel, policy: ValidationPolic
   // hosts the test explicitly allowed, so the HTTPS rule still holds for every public host.
   const plainAllowed = internal && policy.allowInternalCallbacks && url.protocol === 'http:';
   if (url.protocol !== 'https:' && !plainAllowed) refuse(field, 'only HTTPS callback URLs are supported');
-}
-
-/**
- * Literal internal hosts: loopback, private, link-local, CGNAT and unspecified addresses, and
- * `localhost`. Names are not resolved (the sandbox has no network to ask), as seed 003's list is
- * of literal addresses.
- */
-export function isInternalHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const family = isIP(host);
-  if (family === 4) return isInternalIPv4(host);
-  if (family === 6) return isInternalIPv6(host);
-  return false;
-}
-
-function isInternalIPv4(address: string): boolean {
-  const [a = -1, b = -1] = address.split('.').map(Number);
-  return a === 0 || a === 10 || a === 127
-    || (a === 169 && b === 254)
-    || (a === 172 && b >= 16 && b <= 31)
-    || (a === 192 && b === 168)
-    || (a === 100 && b >= 64 && b <= 127);
-}
-
-function isInternalIPv6(address: string): boolean {
-  if (address === '::' || address === '::1') return true;
-  if (/^f[cd][0-9a-f]{0,2}:/.test(address) || /^fe[89ab][0-9a-f]?:/.test(address)) return true;
-  // IPv4-mapped addresses: the URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(address);
-  if (mapped) {
-    const high = parseInt(mapped[1] ?? '0', 16);
-    const low = parseInt(mapped[2] ?? '0', 16);
-    return isInternalIPv4(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-  }
-  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  return dotted?.[1] !== undefined && isInternalIPv4(dotted[1]);
 }

@@ -16,6 +16,8 @@ export const videoTasks = sqliteTable('video_tasks', {
   /** The upstream's own status word, kept as said (an unknown word is recorded here). */
   upstreamStatus: text('upstream_status'),
   progress: integer('progress').notNull().default(0),
+  /** Bumped by every change clients can see, so subscribers drop stale or repeated events. */
+  version: integer('version').notNull().default(1),
   videoUrl: text('video_url'),
   lastFrameUrl: text('last_frame_url'),
   expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
@@ -47,8 +49,8 @@ export const videoTasks = sqliteTable('video_tasks', {
   index('video_tasks_created_idx').on(table.createdAt, table.id),
   index('video_tasks_status_created_idx').on(table.status, table.createdAt, table.id),
   index('video_tasks_model_created_idx').on(table.model, table.createdAt, table.id),
-  // The poller's "what is due" scan only ever looks at unfinished tasks.
-  index('video_tasks_due_idx').on(table.nextPollAt).where(sql`${table.nextPollAt} IS NOT NULL`),
+  // The poller's "what is due" scan only ever looks at unfinished tasks, one provider at a time.
+  index('video_tasks_due_idx').on(table.provider, table.nextPollAt).where(sql`${table.nextPollAt} IS NOT NULL`),
   index('video_tasks_upstream_idx').on(table.provider, table.upstreamTaskId),
 ]);
 

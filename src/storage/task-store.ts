@@ -1,6 +1,6 @@
 // Reads and writes video task rows. Lookups by id are prepared once: unprepared drizzle
 // queries were about 10x slower on this path.
-import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { VideoTaskStatus } from '../tasks/status.ts';
 import type { Db } from './database.ts';
 import { videoTasks, type NewVideoTaskRow, type VideoTaskRow } from './schema.ts';
@@ -53,6 +53,25 @@ export class TaskStore {
 
   delete(id: string): void {
     this.deleteById.run({ id });
+  }
+
+  /**
+   * Takes up to `limit` of a provider's due tasks for `owner` until `leaseUntil`, in one statement,
+   * so that two processes on the same file never hold the same task: a task is due when its
+   * next-poll time has come and nobody holds it, or its holder's lease ran out (the holder crashed).
+   */
+  claimDue(provider: string, owner: string, now: Date, leaseUntil: Date, limit: number): VideoTaskRow[] {
+    if (limit <= 0) return [];
+    const due = this.db.select({ id: videoTasks.id }).from(videoTasks).where(and(
+      eq(videoTasks.provider, provider),
+      isNotNull(videoTasks.nextPollAt),
+      lte(videoTasks.nextPollAt, now),
+      or(isNull(videoTasks.leaseExpiresAt), lte(videoTasks.leaseExpiresAt, now)),
+    )).orderBy(asc(videoTasks.nextPollAt)).limit(limit);
+    return this.db.update(videoTasks)
+      .set({ leaseOwner: owner, leaseExpiresAt: leaseUntil })
+      .where(inArray(videoTasks.id, due))
+      .returning().all();
   }
 
   /** Runs `work` in one SQLite transaction (IMMEDIATE: it takes the write lock up front). */

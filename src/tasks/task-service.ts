@@ -1,16 +1,23 @@
-// The one place that creates video tasks and changes their state. GraphQL calls it to create and
-// read; the poller (and upstream callbacks) hand it what the upstream said through `applyUpstream`.
-import { randomUUID } from 'node:crypto';
+// The one place that creates video tasks and changes their state. GraphQL calls it to create, read,
+// cancel and watch; the poller and upstream callbacks hand it what the upstream said. Every change is
+// written in one transaction and then published.
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { TaskListQuery, TaskPatch, TaskStore } from '../storage/task-store.ts';
+import type { TaskEvents } from '../events/task-events.ts';
+import type { PollSchedule } from '../poller/poll-schedule.ts';
 import type { VideoTaskRow } from '../storage/schema.ts';
-import { UpstreamHttpError, UpstreamProtocolError, UpstreamTransportError, type UpstreamFailure } from '../upstream/errors.ts';
-import type { ProviderDirectory } from '../upstream/providers.ts';
+import type { TaskListQuery, TaskPatch, TaskStore } from '../storage/task-store.ts';
+import {
+  UpstreamHttpError, UpstreamProtocolError, UpstreamTransportError, type UpstreamFailure,
+} from '../upstream/errors.ts';
+import { ENDPOINT_FAMILIES } from '../upstream/families.ts';
+import type { ProviderDirectory, ProviderRoute } from '../upstream/providers.ts';
 import { inputFieldForParam } from '../upstream/request-body.ts';
 import type { UpstreamClient } from '../upstream/upstream-client.ts';
-import type { UpstreamTask } from '../upstream/types.ts';
-import type { VideoModel } from './catalog.ts';
-import { isTerminal } from './status.ts';
+import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.ts';
+import { findVideoModel } from './catalog.ts';
+import { isTerminal, type VideoTaskStatus } from './status.ts';
 import { validateCreateVideoTask, type CreateVideoTaskInput, type UserError } from './validation.ts';
 
 export interface CreateVideoTaskResult {
@@ -18,15 +25,36 @@ export interface CreateVideoTaskResult {
   userErrors: UserError[];
 }
 
+export interface CancelVideoTaskResult {
+  task: VideoTaskRow | null;
+  /** Whether the provider was told to stop. The seeds document no cancel call, so never yet. */
+  upstreamCancelled: boolean;
+  message: string;
+  userErrors: UserError[];
+}
+
+export type CallbackOutcome = 'applied' | 'not_found' | 'unreadable';
+
+export interface TaskFilter {
+  statuses?: readonly VideoTaskStatus[] | null;
+  models?: readonly string[] | null;
+}
+
 export interface TaskServiceDeps {
   store: TaskStore;
   upstream: UpstreamClient;
   providers: ProviderDirectory;
+  events: TaskEvents;
+  schedule: PollSchedule;
   logger: Logger;
+  /** Who this process is when it holds a task's lease. */
+  owner: string;
+  /** How long a holder keeps a task before others may take it over (longer than one upstream call). */
+  leaseMs: number;
+  /** Base URL the providers can call back (PUBLIC_URL); callbacks are off without it. */
+  publicUrl?: string;
   now?: () => Date;
   newId?: () => string;
-  /** How soon after submission a task is first due to be polled. */
-  firstPollDelayMs?: number;
 }
 
 /** Stable codes for the provider's refusals, by HTTP status. */
@@ -39,6 +67,13 @@ const REFUSAL_CODES: Readonly<Record<number, string>> = {
   413: 'UPSTREAM_REQUEST_TOO_LARGE',
   429: 'UPSTREAM_RATE_LIMITED',
 };
+
+/** Statuses only move forward: an older answer arriving late (poll vs. callback) cannot undo a newer one. */
+const STATUS_RANK: Readonly<Record<VideoTaskStatus, number>> = {
+  SUBMITTING: 0, QUEUED: 1, IN_PROGRESS: 2, COMPLETED: 3, FAILED: 3, CANCELLED: 3,
+};
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 export class VideoTaskService {
   private readonly now: () => Date;
@@ -62,9 +97,9 @@ export class VideoTaskService {
   }
 
   /**
-   * Validates, records, then submits. The row is written before the upstream call so that a crash
-   * in between leaves a SUBMITTING task to reconcile rather than an upstream task nobody knows of.
-   * A request refused here or by the provider leaves no row.
+   * Validates, records, then submits. The row is written (SUBMITTING, leased to this process) before
+   * the upstream call, so that a crash in between leaves a task to reconcile (see resumeSubmission)
+   * rather than an upstream task nobody knows of. A request refused here or by the provider leaves no row.
    */
   async create(input: CreateVideoTaskInput): Promise<CreateVideoTaskResult> {
     const validation = validateCreateVideoTask(input);
@@ -83,6 +118,7 @@ export class VideoTaskService {
     }
 
     const createdAt = this.now();
+    const leaseUntil = new Date(createdAt.getTime() + this.deps.leaseMs);
     const row = this.deps.store.insert({
       id: this.newId(),
       model: model.id,
@@ -93,73 +129,262 @@ export class VideoTaskService {
       progress: 0,
       createdAt,
       updatedAt: createdAt,
+      // If this process dies mid-submission, the task becomes due when the lease runs out.
+      nextPollAt: leaseUntil,
+      leaseOwner: this.deps.owner,
+      leaseExpiresAt: leaseUntil,
     });
 
     let upstreamTask: UpstreamTask;
     try {
-      upstreamTask = await this.deps.upstream.submit(route, request);
+      upstreamTask = await this.sendSubmission(row, route);
     } catch (error) {
-      return this.submissionFailed(row, model, error as UpstreamFailure);
+      return this.submissionFailed(row, route, error as UpstreamFailure, 'request');
     }
-    this.deps.logger.info({ taskId: row.id, provider: route.provider, upstreamTaskId: upstreamTask.upstreamTaskId }, 'task submitted');
-    return { task: this.applyUpstream(row.id, upstreamTask) ?? null, userErrors: [] };
+    return { task: this.applyUpstream(row.id, upstreamTask, 'submission') ?? null, userErrors: [] };
   }
 
   /**
-   * Records what the upstream said about a task, in one transaction. Progress never goes backwards,
-   * and a terminal status is never left. Returns the row as it now is (unchanged if nothing applied).
+   * Resolves a task left SUBMITTING by a process that stopped mid-submission (its lease ran out):
+   * - the request never left (no attempt recorded): it is submitted now, for the first time;
+   * - it left and a callback URL went with it: the provider will call back if it got the task, so the
+   *   task waits for that callback (which adopts the upstream id) until its deadline;
+   * - it left without a callback: the outcome cannot be learnt (the seeds have no lookup by client
+   *   reference), so the task ends FAILED with SUBMISSION_UNCONFIRMED. It is never sent twice: a second
+   *   paid generation is worse than an honest "unknown".
    */
-  applyUpstream(taskId: string, upstream: UpstreamTask): VideoTaskRow | undefined {
-    const { store } = this.deps;
-    return store.transaction(() => {
-      const current = store.get(taskId);
-      if (!current) return undefined;
-      if (isTerminal(current.status)) return current;
+  async resumeSubmission(row: VideoTaskRow, deadline: Date): Promise<void> {
+    const route = this.deps.providers.route(row.model, row.provider);
+    if (!row.submissionAttemptedAt && route) {
+      this.deps.logger.info({ taskId: row.id }, 'submitting a task whose submission never left');
+      let upstreamTask: UpstreamTask;
+      try {
+        upstreamTask = await this.sendSubmission(row, route);
+      } catch (error) {
+        this.submissionFailed(row, route, error as UpstreamFailure, 'background');
+        return;
+      }
+      this.applyUpstream(row.id, upstreamTask, 'submission');
+      return;
+    }
+    if (row.submissionAttemptedAt && row.callbackTokenHash) {
+      this.write(row.id, (current) => current.status === 'SUBMITTING' ? {
+        nextPollAt: deadline, leaseOwner: null, leaseExpiresAt: null,
+        lastPollError: 'submission unconfirmed: waiting for the provider\'s callback',
+      } : null, false);
+      return;
+    }
+    this.fail(row.id, {
+      code: 'SUBMISSION_UNCONFIRMED',
+      type: 'submission_interrupted',
+      message: route
+        ? 'The service stopped while submitting this task; the provider may have created it, but it cannot be tracked, and it is not resubmitted to avoid paying twice.'
+        : `Provider "${row.provider}" is no longer configured.`,
+      param: null,
+      fallbackSuggestion: 'create the task again',
+    });
+  }
+
+  /**
+   * Records what the upstream said, in one transaction, then publishes it. Progress never goes
+   * backwards, statuses only move forward, and a terminal status is never left (a late result of a
+   * cancelled task is recorded without reviving it). Returns the row as it now is.
+   */
+  applyUpstream(taskId: string, upstream: UpstreamTask, source: 'submission' | 'poll' | 'callback'): VideoTaskRow | undefined {
+    const log = this.deps.logger.child({ taskId, source });
+    return this.write(taskId, (current) => {
+      if (current.upstreamTaskId && current.upstreamTaskId !== upstream.upstreamTaskId) {
+        log.warn({ expected: current.upstreamTaskId, got: upstream.upstreamTaskId }, 'answer about another upstream task ignored');
+        return null;
+      }
+      if (isTerminal(current.status)) {
+        if (current.status !== 'CANCELLED' || !upstream.status || !isTerminal(upstream.status)) return null;
+        // Recorded for the record; the task stays cancelled.
+        return {
+          upstreamStatus: upstream.statusWord,
+          videoUrl: upstream.videoUrl ?? current.videoUrl,
+          lastFrameUrl: upstream.lastFrameUrl ?? current.lastFrameUrl,
+          expiresAt: upstream.expiresAt ?? current.expiresAt,
+        };
+      }
+      if (upstream.status === null) log.warn({ statusWord: upstream.statusWord }, 'unknown upstream status word; task kept as it was');
+      let status = upstream.status ?? (current.status === 'SUBMITTING' ? 'QUEUED' : current.status);
+      if (STATUS_RANK[status] < STATUS_RANK[current.status]) status = current.status;
       const now = this.now();
-      // An unknown status word keeps the task where it was (a submitted task is at least queued).
-      const status = upstream.status ?? (current.status === 'SUBMITTING' ? 'QUEUED' : current.status);
-      const completed = status === 'COMPLETED';
       const patch: TaskPatch = {
         upstreamTaskId: upstream.upstreamTaskId,
         upstreamStatus: upstream.statusWord,
         status,
-        progress: completed ? 100 : Math.max(current.progress, upstream.progress ?? 0),
-        updatedAt: now,
+        progress: status === 'COMPLETED' ? 100 : Math.max(current.progress, upstream.progress ?? 0),
         videoUrl: upstream.videoUrl ?? current.videoUrl,
         lastFrameUrl: upstream.lastFrameUrl ?? current.lastFrameUrl,
         expiresAt: upstream.expiresAt ?? current.expiresAt,
         estimatedTimeSeconds: upstream.taskInfo?.estimatedTimeSeconds ?? current.estimatedTimeSeconds,
         usage: upstream.usage ?? current.usage,
+        lastPollError: upstream.status === null ? `unknown upstream status "${upstream.statusWord}"` : null,
       };
+      if (status === 'FAILED') Object.assign(patch, errorColumns(upstream.error ?? {
+        code: 'GENERATION_FAILED', type: null, message: 'The provider reported the generation as failed without a reason.', param: null, fallbackSuggestion: null,
+      }));
       if (isTerminal(status)) {
         patch.completedAt = upstream.completedAt ?? now;
         patch.nextPollAt = null;
-      } else {
-        patch.nextPollAt = new Date(now.getTime() + (this.deps.firstPollDelayMs ?? 2_000));
+      } else if (source !== 'callback') {
+        // A callback is an extra: the poller's own pace is left as it was.
+        const delay = source === 'submission'
+          ? this.deps.schedule.first()
+          : this.deps.schedule.next(status, patch.estimatedTimeSeconds ?? null);
+        patch.nextPollAt = new Date(now.getTime() + delay);
       }
-      if (status === 'FAILED') {
-        const error = upstream.error;
-        patch.errorCode = error?.code ?? 'GENERATION_FAILED';
-        patch.errorType = error?.type ?? null;
-        patch.errorMessage = error?.message ?? 'The provider reported the generation as failed without a reason.';
-        patch.errorParam = error?.param ?? null;
-        patch.errorFallbackSuggestion = error?.fallbackSuggestion ?? null;
-      }
-      return store.update(taskId, patch);
+      if (source !== 'callback') patch.pollFailures = 0;
+      return patch;
     });
   }
 
+  /** A poll that failed in a way that may heal: try again after `delayMs`. */
+  recordPollFailure(taskId: string, message: string, delayMs: number): VideoTaskRow | undefined {
+    return this.write(taskId, (current) => isTerminal(current.status) ? null : {
+      pollFailures: current.pollFailures + 1,
+      lastPollError: message.slice(0, 500),
+      nextPollAt: new Date(this.now().getTime() + delayMs),
+    }, false);
+  }
+
+  /** Ends a task FAILED with the given error (upstream refusals that will not heal, TIMEOUT, ...). */
+  fail(taskId: string, error: UpstreamErrorBody): VideoTaskRow | undefined {
+    return this.write(taskId, (current) => isTerminal(current.status) ? null : {
+      status: 'FAILED',
+      ...errorColumns(error),
+      completedAt: this.now(),
+      nextPollAt: null,
+    });
+  }
+
+  /** Stops tracking a task that has not finished. The provider cannot be told (no documented call). */
+  cancel(taskId: string): CancelVideoTaskResult {
+    const current = this.get(taskId);
+    const refused = (code: string, message: string): CancelVideoTaskResult =>
+      ({ task: current ?? null, upstreamCancelled: false, message, userErrors: [{ field: ['id'], code, message }] });
+    if (!current) return refused('NOT_FOUND', 'No such task.');
+    if (isTerminal(current.status)) return refused('ALREADY_FINISHED', `The task already ended ${current.status}.`);
+    const task = this.write(taskId, (row) => isTerminal(row.status) ? null : {
+      status: 'CANCELLED',
+      completedAt: this.now(),
+      nextPollAt: null,
+    });
+    if (!task || task.status !== 'CANCELLED') return refused('ALREADY_FINISHED', `The task already ended ${task?.status}.`);
+    return {
+      task,
+      upstreamCancelled: false,
+      message: 'Cancelled here: the task is no longer tracked. The providers document no cancel call, so the upstream may still finish (and bill) it; a late result is recorded but does not revive the task.',
+      userErrors: [],
+    };
+  }
+
+  /** Takes due tasks of one provider for this process (see TaskStore.claimDue). */
+  claimDue(provider: string, limit: number): VideoTaskRow[] {
+    const now = this.now();
+    return this.deps.store.claimDue(provider, this.deps.owner, now, new Date(now.getTime() + this.deps.leaseMs), limit);
+  }
+
   /**
-   * A provider that answers with an error status created nothing: the row goes, and the client gets
-   * the provider's words, typed. Without an answer (timeout, reset, unreadable body) the upstream may
-   * or may not have created the task, so the row stays, FAILED, saying exactly that.
+   * An upstream callback (seed 003) for a task, authenticated by the per-task token in its URL.
+   * It goes through the same update path as a poll, so it is idempotent and safe out of order, and
+   * it adopts the upstream id of a task whose submission answer was lost.
    */
-  private submissionFailed(row: VideoTaskRow, model: VideoModel, error: UpstreamFailure): CreateVideoTaskResult {
+  applyCallback(taskId: string, token: string, body: unknown): CallbackOutcome {
+    const row = this.get(taskId);
+    if (!row?.callbackTokenHash) return 'not_found';
+    const expected = Buffer.from(row.callbackTokenHash, 'hex');
+    const given = sha256(token);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) return 'not_found';
+    const model = findVideoModel(row.model);
+    if (!model) return 'not_found';
+    let upstream: UpstreamTask;
+    try {
+      upstream = ENDPOINT_FAMILIES[model.family].readTask(body);
+    } catch {
+      return 'unreadable';
+    }
+    this.applyUpstream(taskId, upstream, 'callback');
+    return 'applied';
+  }
+
+  /** The task now, then every change, ending after a terminal state. */
+  watch(taskId: string): AsyncIterableIterator<VideoTaskRow> {
+    return new Repeater<VideoTaskRow>(async (push, stop) => {
+      // Subscribed before reading, so no change falls between the read and the first event.
+      const events = this.deps.events.subscribeTask(taskId);
+      void stop.then(() => events.return?.());
+      const current = this.get(taskId);
+      if (!current) return stop();
+      let version = current.version;
+      await push(current);
+      if (isTerminal(current.status)) return stop();
+      for await (const task of events) {
+        if (task.version <= version) continue;
+        version = task.version;
+        await push(task);
+        if (isTerminal(task.status)) break;
+      }
+      stop();
+    });
+  }
+
+  /** Every change of every task matching the filter. */
+  watchAll(filter: TaskFilter): AsyncIterableIterator<VideoTaskRow> {
+    return new Repeater<VideoTaskRow>(async (push, stop) => {
+      const events = this.deps.events.subscribeAll();
+      void stop.then(() => events.return?.());
+      for await (const task of events) {
+        if (filter.statuses?.length && !filter.statuses.includes(task.status)) continue;
+        if (filter.models?.length && !filter.models.includes(task.model)) continue;
+        await push(task);
+      }
+    });
+  }
+
+  /** Marks the attempt (and the callback token) durably, then sends the create request. */
+  private async sendSubmission(row: VideoTaskRow, route: ProviderRoute): Promise<UpstreamTask> {
+    const callbackUrl = this.callbackUrlFor(row, route);
+    const token = callbackUrl ? randomBytes(32).toString('base64url') : null;
+    this.deps.store.update(row.id, {
+      submissionAttemptedAt: this.now(),
+      callbackTokenHash: token ? sha256(token).toString('hex') : null,
+    });
+    const upstreamTask = await this.deps.upstream.submit(route, row.request, { callbackUrl: callbackUrl && token ? callbackUrl(token) : undefined });
+    this.deps.logger.info({ taskId: row.id, provider: route.provider, upstreamTaskId: upstreamTask.upstreamTaskId }, 'task submitted');
+    return upstreamTask;
+  }
+
+  private callbackUrlFor(row: VideoTaskRow, route: ProviderRoute): ((token: string) => string) | null {
+    const base = this.deps.publicUrl;
+    if (!base || !route.model.callback || !route.acceptsCallbackTo(base)) return null;
+    return (token) => `${base}/webhooks/upstream/${encodeURIComponent(row.id)}/${token}`;
+  }
+
+  /**
+   * A provider that answers with an error status created nothing. For a client's request the row goes
+   * and the client gets the provider's words, typed; in the background a refusal that may heal (429,
+   * 5xx) is retried later and one that will not ends the task FAILED. Without an answer (timeout,
+   * reset, unreadable body) the provider may or may not have the task: see resumeSubmission.
+   */
+  private submissionFailed(row: VideoTaskRow, route: ProviderRoute, error: UpstreamFailure, caller: 'request' | 'background'): CreateVideoTaskResult {
     const log = this.deps.logger.child({ taskId: row.id, provider: row.provider });
     if (error instanceof UpstreamHttpError) {
-      this.deps.store.delete(row.id);
       log.warn({ httpStatus: error.httpStatus, upstreamError: error.body }, 'provider refused the submission');
-      const inputField = inputFieldForParam(model, error.body.param);
+      if (caller === 'background') {
+        if (error.retryable) {
+          const delay = this.deps.schedule.backoff(row.pollFailures + 1, error.httpStatus, error.retryAfterSeconds);
+          this.write(row.id, () => ({ submissionAttemptedAt: null, callbackTokenHash: null }), false);
+          this.recordPollFailure(row.id, error.message, delay);
+        } else {
+          this.fail(row.id, error.body);
+        }
+        return { task: this.get(row.id) ?? null, userErrors: [] };
+      }
+      this.deps.store.delete(row.id);
+      const inputField = inputFieldForParam(route.model, error.body.param);
       return {
         task: null,
         userErrors: [{
@@ -173,17 +398,71 @@ export class VideoTaskService {
     }
     if (!(error instanceof UpstreamTransportError) && !(error instanceof UpstreamProtocolError)) throw error;
     log.error({ err: error }, 'submission outcome unknown');
-    const failed = this.deps.store.update(row.id, {
-      status: 'FAILED',
-      updatedAt: this.now(),
-      completedAt: this.now(),
-      errorCode: 'SUBMISSION_UNCONFIRMED',
-      errorType: error instanceof UpstreamTransportError ? 'upstream_unreachable' : 'upstream_protocol_error',
-      errorMessage: `The provider did not confirm the submission (${error.message}); it may still have created the task, which is not tracked.`,
-    });
+    const current = this.get(row.id);
+    if (current?.callbackTokenHash) {
+      // The provider calls back if it got the task; the row waits for that (resumeSubmission).
+      this.write(row.id, () => ({ lastPollError: `submission unconfirmed: ${error.message}` }), false);
+    } else {
+      this.fail(row.id, {
+        code: 'SUBMISSION_UNCONFIRMED',
+        type: error instanceof UpstreamTransportError ? 'upstream_unreachable' : 'upstream_protocol_error',
+        message: `The provider did not confirm the submission (${error.message}); it may still have created the task, which cannot be tracked.`,
+        param: null,
+        fallbackSuggestion: 'create the task again',
+      });
+    }
     return {
-      task: failed ?? null,
-      userErrors: [{ field: ['input'], code: 'UPSTREAM_UNAVAILABLE', message: 'The provider did not confirm the submission; see the task\'s error.' }],
+      task: this.get(row.id) ?? null,
+      userErrors: caller === 'request'
+        ? [{ field: ['input'], code: 'UPSTREAM_UNAVAILABLE', message: 'The provider did not confirm the submission; see the task\'s status and error.' }]
+        : [],
     };
   }
+
+  /**
+   * The single write path: reads the row, asks `change` for a patch (null: nothing to do), writes it
+   * in the same transaction, releases this process's lease, and publishes visible changes afterwards.
+   */
+  private write(taskId: string, change: (current: VideoTaskRow) => TaskPatch | null, visible = true): VideoTaskRow | undefined {
+    const { store, owner } = this.deps;
+    let changed = false;
+    const task = store.transaction(() => {
+      const current = store.get(taskId);
+      if (!current) return undefined;
+      const patch = change(current);
+      if (!patch) return current;
+      if (current.leaseOwner === owner) Object.assign(patch, { leaseOwner: null, leaseExpiresAt: null });
+      changed = visible && isVisibleChange(current, patch);
+      if (changed) Object.assign(patch, { version: current.version + 1, updatedAt: this.now() });
+      return store.update(taskId, patch);
+    });
+    if (changed && task) this.deps.events.publish(task);
+    return task;
+  }
+}
+
+const VISIBLE_FIELDS = [
+  'status', 'progress', 'upstreamTaskId', 'upstreamStatus', 'videoUrl', 'lastFrameUrl', 'expiresAt',
+  'errorCode', 'errorMessage', 'estimatedTimeSeconds', 'completedAt',
+] as const;
+
+function isVisibleChange(current: VideoTaskRow, patch: TaskPatch): boolean {
+  return VISIBLE_FIELDS.some((field) => {
+    if (!(field in patch)) return false;
+    const before = current[field];
+    const after = patch[field];
+    return before instanceof Date || after instanceof Date
+      ? (before as Date | null)?.getTime() !== (after as Date | null | undefined)?.getTime()
+      : before !== after;
+  });
+}
+
+function errorColumns(error: UpstreamErrorBody): TaskPatch {
+  return {
+    errorCode: error.code ?? 'UPSTREAM_ERROR',
+    errorType: error.type,
+    errorMessage: error.message,
+    errorParam: error.param,
+    errorFallbackSuggestion: error.fallbackSuggestion,
+  };
 }

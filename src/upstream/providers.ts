@@ -1,6 +1,7 @@
 // Which provider serves which model, with which key and base URL.
 // A provider without a key is not used; with no key at all, the sandbox upstream serves every model.
 import type { Config } from '../config.ts';
+import { isInternalHost } from '../net/internal-address.ts';
 import { VIDEO_MODELS, type ProviderKind, type VideoModel } from '../tasks/catalog.ts';
 import { ENDPOINT_FAMILIES } from './families.ts';
 import type { EndpointFamilyAdapter } from './types.ts';
@@ -16,6 +17,8 @@ export interface ProviderRoute {
   baseUrl: string;
   apiKey: string;
   taskPath(upstreamTaskId: string): string;
+  /** Whether the provider would accept a callback to this base URL (seed 003: HTTPS, not internal). */
+  acceptsCallbackTo(baseUrl: string): boolean;
 }
 
 export interface ProviderAccount {
@@ -25,6 +28,8 @@ export interface ProviderAccount {
   apiKey: string;
   /** Overrides the family's task path; `{id}` is replaced by the upstream task id. */
   taskPathTemplate?: string;
+  /** The sandbox (in tests) calls back to loopback over plain HTTP; real providers do not. */
+  allowsInternalCallbacks?: boolean;
 }
 
 /** Where the sandbox mounts each provider's API, below its own base URL. */
@@ -33,13 +38,24 @@ export const SANDBOX_MOUNTS: Readonly<Record<ProviderKind, string>> = {
   odkkk: '/odkkk/apiv1',
 };
 
-export function sandboxAccounts(sandboxBaseUrl: string): ProviderAccount[] {
+export function sandboxAccounts(sandboxBaseUrl: string, options: { allowsInternalCallbacks?: boolean } = {}): ProviderAccount[] {
   return (Object.keys(SANDBOX_MOUNTS) as ProviderKind[]).map((kind) => ({
     name: SANDBOX_PROVIDER,
     kind,
     baseUrl: sandboxBaseUrl + SANDBOX_MOUNTS[kind],
     apiKey: SANDBOX_API_KEY,
+    ...(options.allowsInternalCallbacks ? { allowsInternalCallbacks: true } : {}),
   }));
+}
+
+/** Seed 003's rule for callback URLs: HTTPS only, no internal address, at most 2048 characters. */
+function callbackAllowed(baseUrl: string): boolean {
+  try {
+    const url = new URL(baseUrl);
+    return url.protocol === 'https:' && !isInternalHost(url.hostname) && baseUrl.length < 1900;
+  } catch {
+    return false;
+  }
 }
 
 /** The provider accounts that have a key in the configuration. */
@@ -78,8 +94,14 @@ export class ProviderDirectory {
           baseUrl: account.baseUrl,
           apiKey: account.apiKey,
           taskPath: template ? (id) => template.replace('{id}', encodeURIComponent(id)) : (id) => adapter.taskPath(id),
+          acceptsCallbackTo: (baseUrl) => account.allowsInternalCallbacks || callbackAllowed(baseUrl),
         };
       }));
+  }
+
+  /** Every provider with at least one model. */
+  providerNames(): string[] {
+    return [...new Set(this.routes.map((r) => r.provider))];
   }
 
   /** The providers that can serve a model, in configuration order. */

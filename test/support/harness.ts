@@ -33,13 +33,28 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     MEDIA_DIR: join(dir, 'media'),
     LOG_LEVEL: 'silent',
     SANDBOX_TIME_SCALE: '0.01',
+    // The provider's pace, compressed like the sandbox's clock.
+    POLL_FIRST_MS: '20',
+    POLL_QUEUED_MIN_MS: '40',
+    POLL_QUEUED_MAX_MS: '80',
+    POLL_IN_PROGRESS_MIN_MS: '40',
+    POLL_IN_PROGRESS_MAX_MS: '80',
+    POLL_MIN_MS: '20',
+    POLL_BACKOFF_BASE_MS: '50',
+    POLL_BACKOFF_MAX_MS: '1000',
+    POLL_RATE_LIMITED_WAIT_MS: '300',
+    POLL_UNAVAILABLE_WAIT_MS: '150',
+    POLL_TICK_MS: '20',
+    UPSTREAM_TIMEOUT_MS: '2000',
+    POLL_LEASE_MS: '5000',
     ...options.env,
   });
   const logger = createLogger(config.LOG_LEVEL);
   const sandboxServer = options.embeddedSandbox
     ? null
-    : await startSandboxServer({ apiKey: SANDBOX_API_KEY, timeScale: 0.01, port: 0, ...options.sandbox });
-  const app = buildApp({ config, logger, accounts: sandboxServer ? sandboxAccounts(sandboxServer.url) : undefined });
+    : await startSandboxServer({ apiKey: SANDBOX_API_KEY, timeScale: 0.01, port: 0, allowInternalCallbacks: true, ...options.sandbox });
+  const accounts = sandboxServer ? sandboxAccounts(sandboxServer.url, { allowsInternalCallbacks: true }) : undefined;
+  const app = buildApp({ config, logger, accounts });
   const url = await app.start(0, '127.0.0.1');
   return {
     url,

@@ -4,5 +4,7 @@ import './scalars.ts';
 import './video-task.ts';
 import './video-model.ts';
 import './create-video-task.ts';
+import './cancel-video-task.ts';
+import './video-task-subscriptions.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

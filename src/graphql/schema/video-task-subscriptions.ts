@@ -1,0 +1,23 @@
+import { GraphQLError } from 'graphql';
+import type { VideoTaskRow } from '../../storage/schema.ts';
+import { builder } from '../builder.ts';
+import { VideoTaskFilterInput, VideoTaskRef } from './video-task.ts';
+
+builder.subscriptionField('videoTaskUpdated', (t) => t.field({
+  type: VideoTaskRef,
+  description: 'The task as it is now, then every change; the subscription completes after a terminal state.',
+  args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
+  subscribe: (_root, { id }, ctx) => {
+    if (!ctx.tasks.get(id.id)) throw new GraphQLError('No such task.', { extensions: { code: 'NOT_FOUND' } });
+    return ctx.tasks.watch(id.id);
+  },
+  resolve: (task: VideoTaskRow) => task,
+}));
+
+builder.subscriptionField('videoTasksUpdated', (t) => t.field({
+  type: VideoTaskRef,
+  description: 'Every change to the tasks matching the filter.',
+  args: { filter: t.arg({ type: VideoTaskFilterInput, required: false }) },
+  subscribe: (_root, { filter }, ctx) => ctx.tasks.watchAll({ statuses: filter?.status, models: filter?.model }),
+  resolve: (task: VideoTaskRow) => task,
+}));

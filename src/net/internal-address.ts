@@ -1,0 +1,39 @@
+// Which hosts count as internal (seed 003 refuses callbacks to them).
+import { isIP } from 'node:net';
+
+/**
+ * Literal internal hosts: loopback, private, link-local, CGNAT and unspecified addresses, and
+ * `localhost`. Names are not resolved, as seed 003's list is of literal addresses (the sandbox has no
+ * network to ask, and the service only checks its own PUBLIC_URL with it).
+ */
+export function isInternalHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  const family = isIP(host);
+  if (family === 4) return isInternalIPv4(host);
+  if (family === 6) return isInternalIPv6(host);
+  return false;
+}
+
+function isInternalIPv4(address: string): boolean {
+  const [a = -1, b = -1] = address.split('.').map(Number);
+  return a === 0 || a === 10 || a === 127
+    || (a === 169 && b === 254)
+    || (a === 172 && b >= 16 && b <= 31)
+    || (a === 192 && b === 168)
+    || (a === 100 && b >= 64 && b <= 127);
+}
+
+function isInternalIPv6(address: string): boolean {
+  if (address === '::' || address === '::1') return true;
+  if (/^f[cd][0-9a-f]{0,2}:/.test(address) || /^fe[89ab][0-9a-f]?:/.test(address)) return true;
+  // IPv4-mapped addresses: the URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(address);
+  if (mapped) {
+    const high = parseInt(mapped[1] ?? '0', 16);
+    const low = parseInt(mapped[2] ?? '0', 16);
+    return isInternalIPv4(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
+  }
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  return dotted?.[1] !== undefined && isInternalIPv4(dotted[1]);
+}
