@@ -2,7 +2,7 @@
 // GraphQL over HTTP, SSE and WebSocket, upstream callbacks, and the built-in sandbox upstream when no
 // provider key is configured. main.ts only reads config and calls it, so tests build the same app on port 0.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { createYoga } from 'graphql-yoga';
@@ -11,7 +11,7 @@ import type { Config } from './config.ts';
 import { InProcessTaskEvents, type TaskEvents } from './events/task-events.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { schema } from './graphql/schema/index.ts';
-import { attachWebSocketTransport } from './http/graphql-ws.ts';
+import { attachWebSocketTransport, type NodeServerContext } from './http/graphql-ws.ts';
 import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
 import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
 import { Poller } from './poller/poller.ts';
@@ -83,7 +83,7 @@ export function buildApp(deps: AppDeps): App {
   });
   const context: GraphQLContext = { tasks, providers };
 
-  const yoga = createYoga<{ req: IncomingMessage; res: ServerResponse }>({
+  const yoga = createYoga<NodeServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -110,7 +110,7 @@ export function buildApp(deps: AppDeps): App {
     }
     void yoga(req, res, { req, res });
   });
-  const webSockets = attachWebSocketTransport(server, yoga as never, {
+  const webSockets = attachWebSocketTransport(server, yoga, {
     keepAliveMs: config.WS_KEEPALIVE_MS,
     connectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
   });

@@ -1,7 +1,7 @@
 // Subscriptions (and queries) over WebSocket, protocol graphql-transport-ws, on the same HTTP server
 // and path as Yoga. Each operation runs through Yoga's envelop, so every plugin (limits, auth,
 // masking) applies to this transport exactly as to HTTP.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -14,9 +14,12 @@ export interface WebSocketTransportOptions {
 
 type EnvelopedExecute = (args: ExecutionArgs) => unknown;
 
-export function attachWebSocketTransport(
+/** Yoga's server context on this Node server: the request and response it was handed. */
+export type NodeServerContext = { req: IncomingMessage; res: ServerResponse };
+
+export function attachWebSocketTransport<UserContext extends object>(
   server: Server,
-  yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>,
+  yoga: YogaServerInstance<NodeServerContext, UserContext>,
   options: WebSocketTransportOptions,
 ): { close(): Promise<void>; connections(): number } {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
@@ -26,12 +29,13 @@ export function attachWebSocketTransport(
       execute: (args) => (args.rootValue as { execute: EnvelopedExecute }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: EnvelopedExecute }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        // The upgrade request stands in for `req`; there is no response object on a socket.
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
-        });
+        } as never);
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName,
