@@ -49,7 +49,7 @@ const SANDBOX_PATH = '/sandbox';
 
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
-  const db = openDatabase(config.DATABASE_URL);
+  const db = openDatabase(config.DATABASE_URL, { busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
   const store = new TaskStore(db);
   const events = deps.events ?? new InProcessTaskEvents();
   const schedule = new PollSchedule(pollScheduleOptions(config));

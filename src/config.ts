@@ -10,6 +10,8 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: z.string().min(1).default('./data/seedance.sqlite')
     .transform((v) => v.replace(/^file:/, '')),
+  // How long a SQLite writer waits for another before giving up.
+  SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   MEDIA_DIR: z.string().min(1).default('./data/media'),
   PUBLIC_URL: z.preprocess((v) => (v === '' ? undefined : v), httpUrl.transform(withoutTrailingSlash).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -50,8 +52,10 @@ const checked = schema.superRefine((config, ctx) => {
   for (const [min, max] of ranges) {
     if (config[min] > config[max]) ctx.addIssue({ code: 'custom', path: [min], message: `must not exceed ${max}` });
   }
-  if (config.POLL_LEASE_MS <= config.UPSTREAM_TIMEOUT_MS) {
-    ctx.addIssue({ code: 'custom', path: ['POLL_LEASE_MS'], message: 'must exceed UPSTREAM_TIMEOUT_MS, or a slow call could lose its task to another process' });
+  // A holder may spend a whole upstream call and then wait for the write lock before it records the
+  // answer; its lease must outlast both, or another process could take (and misjudge) the task meanwhile.
+  if (config.POLL_LEASE_MS <= config.UPSTREAM_TIMEOUT_MS + config.SQLITE_BUSY_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['POLL_LEASE_MS'], message: 'must exceed UPSTREAM_TIMEOUT_MS + SQLITE_BUSY_TIMEOUT_MS, or a slow call could lose its task to another process' });
   }
 });
 

@@ -429,9 +429,11 @@ export class VideoTaskService {
     const task = store.transaction(() => {
       const current = store.get(taskId);
       if (!current) return undefined;
+      const held = current.leaseOwner === owner;
       const patch = change(current);
-      if (!patch) return current;
-      if (current.leaseOwner === owner) Object.assign(patch, { leaseOwner: null, leaseExpiresAt: null });
+      // Done with the task either way: a held lease is released even when nothing else changes.
+      if (!patch) return held ? store.update(taskId, { leaseOwner: null, leaseExpiresAt: null }) : current;
+      if (held) Object.assign(patch, { leaseOwner: null, leaseExpiresAt: null });
       changed = visible && isVisibleChange(current, patch);
       if (changed) Object.assign(patch, { version: current.version + 1, updatedAt: this.now() });
       return store.update(taskId, patch);

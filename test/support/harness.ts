@@ -47,6 +47,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     POLL_TICK_MS: '20',
     UPSTREAM_TIMEOUT_MS: '2000',
     POLL_LEASE_MS: '5000',
+    SQLITE_BUSY_TIMEOUT_MS: '1000',
     ...options.env,
   });
   const logger = createLogger(config.LOG_LEVEL);
