@@ -1,18 +1,29 @@
 // Builds the whole service from its dependencies: storage, providers, the task service and its poller,
-// GraphQL over HTTP, SSE and WebSocket, upstream callbacks, and the built-in sandbox upstream when no
-// provider key is configured. main.ts only reads config and calls it, so tests build the same app on port 0.
+// GraphQL over HTTP, SSE and WebSocket, upstream callbacks, health and metrics, and the built-in sandbox
+// upstream when no provider key is configured. main.ts only reads config and calls it, so tests build
+// the same app on port 0.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { createYoga } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
+import { ApiKeyStore } from './auth/api-keys.ts';
+import { Authenticator } from './auth/authenticator.ts';
+import type { Principal } from './auth/principal.ts';
+import { anonymousAccess, type Config } from './config.ts';
 import { InProcessTaskEvents, type TaskEvents } from './events/task-events.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { schema } from './graphql/schema/index.ts';
 import { attachWebSocketTransport, type NodeServerContext } from './http/graphql-ws.ts';
 import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
+import { RateLimiter } from './limits/rate-limiter.ts';
+import { useRequestRateLimit } from './limits/request-limits.ts';
+import { ServiceMetrics } from './observability/metrics.ts';
+import { requestContext, requestIdFrom } from './observability/request-context.ts';
 import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
 import { Poller } from './poller/poller.ts';
 import { SandboxUpstream } from './sandbox/sandbox-upstream.ts';
@@ -36,26 +47,44 @@ export interface AppDeps {
 export interface App {
   /** Listens (port 0 picks a free one), starts the poller, and resolves with the base URL. */
   start(port?: number, host?: string): Promise<string>;
+  /** Drains: stops accepting, finishes in-flight requests and the current polls, closes WebSockets with 1001, flushes SQLite. */
   stop(): Promise<void>;
   readonly db: Db;
   readonly tasks: VideoTaskService;
   readonly events: TaskEvents;
   readonly poller: Poller;
+  readonly apiKeys: ApiKeyStore;
+  readonly metrics: ServiceMetrics;
   /** Open WebSocket connections. */
   webSocketConnections(): number;
 }
 
 const SANDBOX_PATH = '/sandbox';
 
+/** Initial context fields beyond Yoga's: the WebSocket transport passes the connection's principal. */
+type InitialContext = { request?: Request; principal?: Principal };
+
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const db = openDatabase(config.DATABASE_URL, { busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
   const store = new TaskStore(db);
+  const apiKeys = new ApiKeyStore(db);
+  const authenticator = new Authenticator(apiKeys, anonymousAccess(config));
   const events = deps.events ?? new InProcessTaskEvents();
   const schedule = new PollSchedule(pollScheduleOptions(config));
+  let webSockets: ReturnType<typeof attachWebSocketTransport> | null = null;
+  const metrics = new ServiceMetrics({
+    openSubscriptions: () => events.listenerCount(),
+    webSocketConnections: () => webSockets?.connections() ?? 0,
+    tasksByStatus: () => store.countByStatus(),
+  });
   const upstream = new UpstreamClient({
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    onCall: (call) => logger.debug(call, 'upstream call'),
+    onCall: (call) => {
+      metrics.upstreamRequests.observe({ provider: call.provider, method: call.method, status: String(call.httpStatus ?? 0) }, call.durationMs / 1000);
+      if (call.failure) metrics.upstreamErrors.inc({ provider: call.provider, kind: call.failure === 'http' ? String(call.httpStatus) : call.failure });
+      logger.debug({ upstreamCall: call }, 'upstream call');
+    },
   });
 
   const accounts = deps.accounts ?? configuredAccounts(config);
@@ -71,24 +100,57 @@ export function buildApp(deps: AppDeps): App {
     store, upstream, providers, events, schedule, logger, owner,
     leaseMs: config.POLL_LEASE_MS,
     publicUrl: config.PUBLIC_URL,
+    limits: {
+      tasksPerMinute: new RateLimiter(config.RATE_LIMIT_TASKS_PER_MINUTE),
+      maxUnfinishedTasks: config.MAX_UNFINISHED_TASKS_PER_KEY,
+    },
     now: deps.now,
   });
   const poller = new Poller({
     tasks, providers, upstream, schedule, logger, now: deps.now,
+    onClaimed: (row, now) => {
+      if (row.nextPollAt) metrics.pollLag.observe(Math.max(0, now.getTime() - row.nextPollAt.getTime()) / 1000);
+    },
     options: {
       tickMs: config.POLL_TICK_MS,
       concurrencyPerProvider: config.POLL_CONCURRENCY_PER_PROVIDER,
       deadlineMs: config.TASK_DEADLINE_MS,
     },
   });
-  const context: GraphQLContext = { tasks, providers };
+
+  const development = config.NODE_ENV === 'development';
+  const armor = EnvelopArmorPlugin({
+    maxDepth: { n: config.GRAPHQL_MAX_DEPTH },
+    maxAliases: { n: config.GRAPHQL_MAX_ALIASES },
+    maxDirectives: { n: config.GRAPHQL_MAX_DIRECTIVES },
+    maxTokens: { n: config.GRAPHQL_MAX_TOKENS },
+    costLimit: { maxCost: config.GRAPHQL_MAX_COST },
+    blockFieldSuggestion: { enabled: !development },
+  });
+  const plugins: Plugin<GraphQLContext>[] = [
+    armor as Plugin<GraphQLContext>,
+    useRequestRateLimit(new RateLimiter(config.RATE_LIMIT_REQUESTS_PER_MINUTE)),
+    usePrometheus({
+      registry: metrics.registry,
+      endpoint: '/metrics',
+      metrics: { graphql_envelop_phase_execute: true, graphql_envelop_phase_subscribe: true, graphql_envelop_error_result: true, graphql_envelop_request_duration: true },
+    }) as Plugin<GraphQLContext>,
+  ].flat();
+  if (!config.INTROSPECTION) plugins.push(useDisableIntrospection() as Plugin<GraphQLContext>);
 
   const yoga = createYoga<NodeServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { title: 'seedance-graphql', subscriptionsProtocol: 'WS' },
-    context: () => context,
+    graphiql: config.GRAPHIQL ? { title: 'seedance-graphql', subscriptionsProtocol: 'WS' } : false,
+    maskedErrors: { isDev: development },
+    plugins,
+    context: (initial: InitialContext) => ({
+      tasks,
+      providers,
+      principal: initial.principal ?? authenticator.principalFor(initial.request?.headers.get('authorization')),
+      requestId: requestContext.getStore()?.requestId,
+    }),
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
@@ -97,30 +159,69 @@ export function buildApp(deps: AppDeps): App {
     },
   });
 
-  const server: Server = createServer((req, res) => {
-    if (sandbox?.handle(req, res)) return;
-    if (handleUpstreamWebhook(req, res, tasks, logger)) return;
-    if (req.url === '/' || req.url === '') {
-      res.writeHead(302, { location: '/graphql' }).end();
-      return;
+  let stopping = false;
+  const ready = () => {
+    const checks = { database: false, poller: poller.healthy(), accepting: !stopping };
+    try {
+      checks.database = db.$client.prepare('SELECT 1 AS ok').get() !== undefined;
+    } catch {
+      checks.database = false;
     }
-    if (req.url === '/healthz') {
+    return { ok: Object.values(checks).every(Boolean), checks };
+  };
+
+  const route = (req: IncomingMessage, res: ServerResponse): string => {
+    if (sandbox?.handle(req, res)) return 'sandbox';
+    if (handleUpstreamWebhook(req, res, tasks, logger)) return 'webhook';
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/') {
+      res.writeHead(302, { location: '/graphql' }).end();
+      return 'root';
+    }
+    if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
-      return;
+      return 'healthz';
+    }
+    if (path === '/readyz') {
+      const readiness = ready();
+      res.writeHead(readiness.ok ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: readiness.ok ? 'ready' : 'not ready', checks: readiness.checks }));
+      return 'readyz';
     }
     void yoga(req, res, { req, res });
+    return path === '/metrics' ? 'metrics' : 'graphql';
+  };
+
+  const server: Server = createServer((req, res) => {
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.setHeader('x-request-id', requestId);
+    const started = performance.now();
+    requestContext.run({ requestId }, () => {
+      const name = route(req, res);
+      res.once('finish', () => {
+        metrics.httpRequests.observe({ route: name, method: req.method ?? '', status: String(res.statusCode) }, (performance.now() - started) / 1000);
+      });
+    });
   });
-  const webSockets = attachWebSocketTransport(server, yoga, {
+  webSockets = attachWebSocketTransport(server, yoga, {
     keepAliveMs: config.WS_KEEPALIVE_MS,
     connectionInitTimeoutMs: config.WS_CONNECTION_INIT_TIMEOUT_MS,
+    maxPayloadBytes: config.WS_MAX_PAYLOAD_BYTES,
+    maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxConnectionsPerKey: config.WS_MAX_CONNECTIONS_PER_KEY,
+    authenticate: (params) => authenticator.principalForConnection(params),
+    logger,
   });
+  const transport = webSockets;
 
   return {
     db,
     tasks,
     events,
     poller,
-    webSocketConnections: () => webSockets.connections(),
+    apiKeys,
+    metrics,
+    webSocketConnections: () => transport.connections(),
     async start(port = config.PORT, host = config.HOST) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -135,20 +236,35 @@ export function buildApp(deps: AppDeps): App {
       } else {
         logger.info({ providers: providers.providerNames() }, 'providers configured');
       }
+      logger.info(
+        { anonymousAccess: authenticator.allowAnonymous, graphiql: config.GRAPHIQL, introspection: config.INTROSPECTION },
+        authenticator.allowAnonymous
+          ? 'anonymous access is ON (requests without an API key are served): keep the service on loopback'
+          : 'API keys required (create one with `npm run keys -- create NAME`)',
+      );
       poller.start();
       logger.info({ url: `${local}/graphql` }, 'GraphQL (and GraphiQL) listening');
       return local;
     },
     async stop() {
+      if (stopping) return;
+      stopping = true;
+      // 1. No new connections; 2. the polls in flight finish and are written; 3. subscriptions end
+      // (SSE streams complete, sockets close with 1001); 4. requests in flight finish, within the grace
+      // period; 5. the WAL is folded into the database file and SQLite closed.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
       await poller.stop();
-      await webSockets.close();
+      events.close();
+      await transport.close();
       sandbox?.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      const grace = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
+      await closed;
+      clearTimeout(grace);
       await upstream.close();
+      db.$client.pragma('wal_checkpoint(TRUNCATE)');
       db.$client.close();
+      logger.info('stopped');
     },
   };
 }

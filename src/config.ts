@@ -42,6 +42,29 @@ const schema = z.object({
   // WebSocket subscriptions (graphql-ws): keep-alive pings and how long a connection may wait to init.
   WS_KEEPALIVE_MS: z.coerce.number().int().min(0).default(12_000),
   WS_CONNECTION_INIT_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  // Who may call: this service's API keys (see `npm run keys`). Anonymous access is the development
+  // default only while HOST is a loopback address; anywhere else it must be turned on explicitly.
+  ANONYMOUS_ACCESS: z.enum(['true', 'false']).optional().transform((v) => (v === undefined ? undefined : v === 'true')),
+  // Per key: requests (each mutation root field counts), tasks created per minute, unfinished tasks at once.
+  RATE_LIMIT_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  RATE_LIMIT_TASKS_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  MAX_UNFINISHED_TASKS_PER_KEY: z.coerce.number().int().min(1).default(20),
+  // What one operation may cost (graphql-armor).
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(10),
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).default(15),
+  GRAPHQL_MAX_DIRECTIVES: z.coerce.number().int().min(0).default(10),
+  GRAPHQL_MAX_TOKENS: z.coerce.number().int().min(100).default(2_000),
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(100).default(5_000),
+  // Production: turn off GraphiQL and introspection with GRAPHIQL=false INTROSPECTION=false.
+  GRAPHIQL: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  INTROSPECTION: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  // development shows field suggestions and unmasked error details; anything else hides them.
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: z.coerce.number().int().min(1).default(50),
+  WS_MAX_CONNECTIONS_PER_KEY: z.coerce.number().int().min(1).default(20),
+  // SIGTERM: how long in-flight requests may take to finish before connections are cut.
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   // How fast the built-in sandbox upstream runs its tasks: 1 is the seeds' real durations (40-300 s),
   // 0.1 makes a task take a tenth of that.
   SANDBOX_TIME_SCALE: z.coerce.number().positive().max(10).default(0.1),
@@ -60,6 +83,13 @@ const checked = schema.superRefine((config, ctx) => {
 });
 
 export type Config = z.infer<typeof schema>;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** Anonymous access: as configured, else on only while the service listens on loopback alone. */
+export function anonymousAccess(config: Config): boolean {
+  return config.ANONYMOUS_ACCESS ?? (LOOPBACK_HOSTS.has(config.HOST) || config.HOST.startsWith('127.'));
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

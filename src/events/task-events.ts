@@ -12,6 +12,8 @@ export interface TaskEvents {
   subscribeAll(): AsyncIterableIterator<VideoTaskRow>;
   /** Open subscriptions, for metrics and for tests that check nothing leaks. */
   listenerCount(): number;
+  /** Ends every subscription (shutdown): their streams complete. */
+  close(): void;
 }
 
 type Listener = (task: VideoTaskRow) => void;
@@ -24,6 +26,7 @@ export class InProcessTaskEvents implements TaskEvents {
   private readonly byTask = new Map<string, Set<Listener>>();
   private readonly everything = new Set<Listener>();
   private count = 0;
+  private readonly stops = new Set<() => void>();
 
   publish(task: VideoTaskRow): void {
     const listeners = this.byTask.get(task.id);
@@ -54,6 +57,10 @@ export class InProcessTaskEvents implements TaskEvents {
     return this.count;
   }
 
+  close(): void {
+    for (const stop of [...this.stops]) stop();
+  }
+
   private listen(attach: (listener: Listener) => () => void): AsyncIterableIterator<VideoTaskRow> {
     return new Repeater<VideoTaskRow>(async (push, stop) => {
       const detach = attach((task) => {
@@ -65,7 +72,10 @@ export class InProcessTaskEvents implements TaskEvents {
         }
       });
       this.count++;
+      const end = () => stop();
+      this.stops.add(end);
       await stop;
+      this.stops.delete(end);
       detach();
       this.count--;
     });

@@ -1,8 +1,11 @@
+import type { Principal } from '../auth/principal.ts';
 import type { VideoTaskService } from '../tasks/task-service.ts';
 import type { ProviderDirectory } from '../upstream/providers.ts';
 
-/** What every resolver may use; built per request from the app's dependencies. */
+/** What every resolver may use: the app's services, and who is asking. */
 export interface GraphQLContext {
   tasks: VideoTaskService;
   providers: ProviderDirectory;
+  principal: Principal;
+  requestId?: string;
 }

@@ -1,40 +1,85 @@
 // Subscriptions (and queries) over WebSocket, protocol graphql-transport-ws, on the same HTTP server
-// and path as Yoga. Each operation runs through Yoga's envelop, so every plugin (limits, auth,
-// masking) applies to this transport exactly as to HTTP.
+// and path as Yoga. Each operation runs through Yoga's envelop, so every plugin (limits, armor,
+// masking) applies to this transport exactly as to HTTP. A connection authenticates once, with its
+// connectionParams, and is held to a payload size, a number of subscriptions and a number per key.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Principal } from '../auth/principal.ts';
 
 export interface WebSocketTransportOptions {
   keepAliveMs: number;
   connectionInitTimeoutMs: number;
+  maxPayloadBytes: number;
+  maxSubscriptionsPerConnection: number;
+  maxConnectionsPerKey: number;
+  /** Throws (a typed 401) when the connection's credential is missing or wrong. */
+  authenticate(connectionParams: Readonly<Record<string, unknown>> | undefined): Principal;
+  logger: Logger;
 }
-
-type EnvelopedExecute = (args: ExecutionArgs) => unknown;
 
 /** Yoga's server context on this Node server: the request and response it was handed. */
 export type NodeServerContext = { req: IncomingMessage; res: ServerResponse };
+
+type EnvelopedExecute = (args: ExecutionArgs) => unknown;
+
+/** Close codes beyond graphql-ws's own: 4401 (no or bad key, like HTTP 401), 4429 (too many connections). */
+const UNAUTHORIZED = 4401;
+const TOO_MANY_CONNECTIONS = 4429;
 
 export function attachWebSocketTransport<UserContext extends object>(
   server: Server,
   yoga: YogaServerInstance<NodeServerContext, UserContext>,
   options: WebSocketTransportOptions,
 ): { close(): Promise<void>; connections(): number } {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayloadBytes });
+  const principals = new WeakMap<WebSocket, Principal>();
+  const connectionsPerKey = new Map<string, number>();
+
   const disposable = useServer(
     {
       connectionInitWaitTimeout: options.connectionInitTimeoutMs,
+      onConnect: (ctx) => {
+        const socket = ctx.extra.socket;
+        let principal: Principal;
+        try {
+          principal = options.authenticate(ctx.connectionParams);
+        } catch (error) {
+          socket.close(UNAUTHORIZED, error instanceof GraphQLError ? error.message.slice(0, 120) : 'Unauthorized');
+          return false;
+        }
+        const open = connectionsPerKey.get(principal.ownerId) ?? 0;
+        if (open >= options.maxConnectionsPerKey) {
+          socket.close(TOO_MANY_CONNECTIONS, `At most ${options.maxConnectionsPerKey} connections per key`);
+          return false;
+        }
+        connectionsPerKey.set(principal.ownerId, open + 1);
+        socket.once('close', () => {
+          const left = (connectionsPerKey.get(principal.ownerId) ?? 1) - 1;
+          if (left > 0) connectionsPerKey.set(principal.ownerId, left);
+          else connectionsPerKey.delete(principal.ownerId);
+        });
+        principals.set(socket, principal);
+        return true;
+      },
       execute: (args) => (args.rootValue as { execute: EnvelopedExecute }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: EnvelopedExecute }).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        if (Object.keys(ctx.subscriptions).length >= options.maxSubscriptionsPerConnection) {
+          return [new GraphQLError(`At most ${options.maxSubscriptionsPerConnection} operations may run at once on one connection.`, {
+            extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
+          })];
+        }
         // The upgrade request stands in for `req`; there is no response object on a socket.
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: payload,
+          principal: principals.get(ctx.extra.socket),
         } as never);
         const args: ExecutionArgs = {
           schema,

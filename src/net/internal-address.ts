@@ -1,14 +1,17 @@
-// Which hosts count as internal (seed 003 refuses callbacks to them).
+// Which hosts count as internal: seed 003 refuses callbacks to them, and this service refuses media
+// URLs pointing at them (a provider fetching them, or our own downloader, must not reach a private network).
 import { isIP } from 'node:net';
 
 /**
- * Literal internal hosts: loopback, private, link-local, CGNAT and unspecified addresses, and
- * `localhost`. Names are not resolved, as seed 003's list is of literal addresses (the sandbox has no
- * network to ask, and the service only checks its own PUBLIC_URL with it).
+ * Internal hosts as written in a URL: loopback, private, link-local, CGNAT, benchmarking, multicast,
+ * reserved and unspecified addresses, `localhost` and network-only names. The URL parser has already
+ * turned `127.1`, `0x7f000001` and `0177.0.0.1` into `127.0.0.1`. Names are not resolved here.
  */
 export function isInternalHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  // Names that only resolve inside a network (mDNS, cloud-internal DNS such as metadata.google.internal).
+  if (host.endsWith('.local') || host.endsWith('.internal')) return true;
   const family = isIP(host);
   if (family === 4) return isInternalIPv4(host);
   if (family === 6) return isInternalIPv6(host);
@@ -17,7 +20,8 @@ export function isInternalHost(hostname: string): boolean {
 
 function isInternalIPv4(address: string): boolean {
   const [a = -1, b = -1] = address.split('.').map(Number);
-  return a === 0 || a === 10 || a === 127
+  return a === 0 || a === 10 || a === 127 || a >= 224
+    || (a === 198 && (b === 18 || b === 19))
     || (a === 169 && b === 254)
     || (a === 172 && b >= 16 && b <= 31)
     || (a === 192 && b === 168)

@@ -2,6 +2,7 @@
 // service process. Which tasks are due lives in SQLite (next_poll_at, and a lease per task), so a
 // restart resumes every task and two processes on one file never poll the same task at once.
 import type { Logger } from 'pino';
+import { requestContext } from '../observability/request-context.ts';
 import type { VideoTaskRow } from '../storage/schema.ts';
 import type { VideoTaskService } from '../tasks/task-service.ts';
 import { UpstreamHttpError, UpstreamProtocolError, UpstreamTransportError } from '../upstream/errors.ts';
@@ -26,6 +27,8 @@ export interface PollerDeps {
   logger: Logger;
   options: PollerOptions;
   now?: () => Date;
+  /** Told of each task claimed, with the time of claiming (poll lag metrics). */
+  onClaimed?: (row: VideoTaskRow, now: Date) => void;
 }
 
 /** Errors that will not heal by asking again: the key, the permission, or the task itself is gone. */
@@ -37,6 +40,7 @@ export class Poller {
   private readonly inFlight = new Map<string, number>();
   private readonly active = new Set<Promise<void>>();
   private readonly now: () => Date;
+  private lastTickAt = 0;
 
   constructor(private readonly deps: PollerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -61,9 +65,16 @@ export class Poller {
     return this.active.size;
   }
 
+  /** Running, and its loop has ticked recently (a stuck loop or a dead timer makes it unhealthy). */
+  healthy(): boolean {
+    const allowed = Math.max(10 * this.deps.options.tickMs, 5_000);
+    return this.running && Date.now() - this.lastTickAt < allowed;
+  }
+
   /** One pass: claim what is due for each provider, up to its free slots, and poll it. */
   tick(): void {
     const { tasks, providers, options, logger } = this.deps;
+    this.lastTickAt = Date.now();
     for (const provider of providers.providerNames()) {
       const free = options.concurrencyPerProvider - (this.inFlight.get(provider) ?? 0);
       if (free <= 0) continue;
@@ -75,7 +86,14 @@ export class Poller {
         logger.error({ err: error, provider }, 'claiming due tasks failed');
         continue;
       }
-      for (const row of claimed) this.track(provider, this.pollOne(row));
+      const now = this.now();
+      for (const row of claimed) {
+        this.deps.onClaimed?.(row, now);
+        // Each poll runs in the context of the request that created the task: its logs and upstream
+        // calls carry that request's id.
+        const context = { requestId: row.requestId ?? `task-${row.id}`, taskId: row.id };
+        this.track(provider, requestContext.run(context, () => this.pollOne(row)));
+      }
     }
   }
 

@@ -1,6 +1,6 @@
 // The tables, in one file, with snake_case columns. drizzle-kit generates migrations/ from this.
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type { VideoTaskStatus } from '../tasks/status.ts';
 import type { VideoRequest } from '../tasks/video-request.ts';
 
@@ -44,6 +44,13 @@ export const videoTasks = sqliteTable('video_tasks', {
   lastPollError: text('last_poll_error'),
   /** SHA-256 of the per-task token in the upstream callback URL. */
   callbackTokenHash: text('callback_token_hash'),
+  /** The API key that created the task, or ANONYMOUS_OWNER; a client key sees only its own tasks. */
+  ownerId: text('owner_id').notNull().default('anonymous'),
+  /** A client's key for retrying createVideoTask safely, and a hash of the input it came with. */
+  idempotencyKey: text('idempotency_key'),
+  requestFingerprint: text('request_fingerprint'),
+  /** The id of the request that created the task, so its log lines can be followed to the upstream. */
+  requestId: text('request_id'),
 }, (table) => [
   // Newest-first keyset paging (created_at, id), optionally within a status or a model.
   index('video_tasks_created_idx').on(table.createdAt, table.id),
@@ -52,7 +59,27 @@ export const videoTasks = sqliteTable('video_tasks', {
   // The poller's "what is due" scan only ever looks at unfinished tasks, one provider at a time.
   index('video_tasks_due_idx').on(table.provider, table.nextPollAt).where(sql`${table.nextPollAt} IS NOT NULL`),
   index('video_tasks_upstream_idx').on(table.provider, table.upstreamTaskId),
+  // A client's own tasks, newest first, and its unfinished ones (for the concurrency limit).
+  index('video_tasks_owner_created_idx').on(table.ownerId, table.createdAt, table.id),
+  // One task per (owner, idempotency key), even when two requests race.
+  uniqueIndex('video_tasks_idempotency_idx').on(table.ownerId, table.idempotencyKey).where(sql`${table.idempotencyKey} IS NOT NULL`),
 ]);
+
+export const ANONYMOUS_OWNER = 'anonymous';
+
+/** This service's own API keys. Only a SHA-256 of each key is kept. */
+export const apiKeys = sqliteTable('api_keys', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  role: text('role').$type<'client' | 'admin'>().notNull(),
+  keyHash: text('key_hash').notNull().unique(),
+  /** The key's first characters, so an operator can tell keys apart in `keys list`. */
+  prefix: text('prefix').notNull(),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+  revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+});
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
 export type VideoTaskRow = typeof videoTasks.$inferSelect;
 export type NewVideoTaskRow = typeof videoTasks.$inferInsert;

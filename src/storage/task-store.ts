@@ -12,6 +12,8 @@ export interface TaskCursor {
 }
 
 export interface TaskListQuery {
+  /** Only this owner's tasks; null or absent for every owner. */
+  ownerId?: string | null;
   statuses?: readonly VideoTaskStatus[] | null;
   models?: readonly string[] | null;
   /** Rows strictly older than this cursor. */
@@ -28,10 +30,34 @@ export type TaskPatch = Partial<Omit<NewVideoTaskRow, 'id' | 'createdAt'>>;
 export class TaskStore {
   private readonly byId;
   private readonly deleteById;
+  private readonly byIdempotencyKey;
+  private readonly unfinishedOf;
 
   constructor(readonly db: Db) {
     this.byId = db.select().from(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
     this.deleteById = db.delete(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
+    this.byIdempotencyKey = db.select().from(videoTasks).where(and(
+      eq(videoTasks.ownerId, sql.placeholder('ownerId')),
+      eq(videoTasks.idempotencyKey, sql.placeholder('key')),
+    )).prepare();
+    // Unfinished tasks are the ones the poller still has a next-poll time for.
+    this.unfinishedOf = db.select({ n: sql<number>`count(*)` }).from(videoTasks).where(and(
+      eq(videoTasks.ownerId, sql.placeholder('ownerId')),
+      isNotNull(videoTasks.nextPollAt),
+    )).prepare();
+  }
+
+  findByIdempotencyKey(ownerId: string, key: string): VideoTaskRow | undefined {
+    return this.byIdempotencyKey.get({ ownerId, key });
+  }
+
+  countUnfinished(ownerId: string): number {
+    return this.unfinishedOf.get({ ownerId })?.n ?? 0;
+  }
+
+  /** Tasks per status, for metrics. */
+  countByStatus(): { status: string; n: number }[] {
+    return this.db.select({ status: videoTasks.status, n: sql<number>`count(*)` }).from(videoTasks).groupBy(videoTasks.status).all();
   }
 
   insert(row: NewVideoTaskRow): VideoTaskRow {
@@ -82,6 +108,7 @@ export class TaskStore {
   /** Keyset paging, newest first; the indexes on (created_at, id) serve every page at the same cost. */
   list(query: TaskListQuery): VideoTaskRow[] {
     const conditions: SQL[] = [];
+    if (query.ownerId) conditions.push(eq(videoTasks.ownerId, query.ownerId));
     if (query.statuses?.length) conditions.push(inArray(videoTasks.status, [...query.statuses]));
     if (query.models?.length) conditions.push(inArray(videoTasks.model, [...query.models]));
     if (query.after) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) < (${query.after.createdAt}, ${query.after.id})`);

@@ -4,6 +4,8 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { canSee, ownerScope, type Principal } from '../auth/principal.ts';
+import type { RateLimiter } from '../limits/rate-limiter.ts';
 import type { TaskEvents } from '../events/task-events.ts';
 import type { PollSchedule } from '../poller/poll-schedule.ts';
 import type { VideoTaskRow } from '../storage/schema.ts';
@@ -19,6 +21,7 @@ import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.ts';
 import { findVideoModel } from './catalog.ts';
 import { isTerminal, type VideoTaskStatus } from './status.ts';
 import { validateCreateVideoTask, type CreateVideoTaskInput, type UserError } from './validation.ts';
+import type { VideoRequest } from './video-request.ts';
 
 export interface CreateVideoTaskResult {
   task: VideoTaskRow | null;
@@ -53,6 +56,8 @@ export interface TaskServiceDeps {
   leaseMs: number;
   /** Base URL the providers can call back (PUBLIC_URL); callbacks are off without it. */
   publicUrl?: string;
+  /** Per-key limits on task creation; none when absent. */
+  limits?: { tasksPerMinute: RateLimiter; maxUnfinishedTasks: number };
   now?: () => Date;
   newId?: () => string;
 }
@@ -75,6 +80,9 @@ const STATUS_RANK: Readonly<Record<VideoTaskStatus, number>> = {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
+const isUniqueViolation = (error: unknown) =>
+  typeof error === 'object' && error !== null && (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+
 export class VideoTaskService {
   private readonly now: () => Date;
   private readonly newId: () => string;
@@ -84,16 +92,23 @@ export class VideoTaskService {
     this.newId = deps.newId ?? randomUUID;
   }
 
+  /** A task by id, whoever owns it: for the poller, callbacks and tests, never for a client. */
   get(id: string): VideoTaskRow | undefined {
     return this.deps.store.get(id);
   }
 
-  getMany(ids: readonly string[]): VideoTaskRow[] {
-    return this.deps.store.getMany(ids);
+  /** A task as a client may see it: another key's task reads as not found. */
+  find(principal: Principal, id: string): VideoTaskRow | undefined {
+    const task = this.deps.store.get(id);
+    return task && canSee(principal, task) ? task : undefined;
   }
 
-  list(query: TaskListQuery): VideoTaskRow[] {
-    return this.deps.store.list(query);
+  findMany(principal: Principal, ids: readonly string[]): VideoTaskRow[] {
+    return this.deps.store.getMany(ids).filter((task) => canSee(principal, task));
+  }
+
+  list(principal: Principal, query: Omit<TaskListQuery, 'ownerId'>): VideoTaskRow[] {
+    return this.deps.store.list({ ...query, ownerId: ownerScope(principal) });
   }
 
   /**
@@ -101,7 +116,7 @@ export class VideoTaskService {
    * the upstream call, so that a crash in between leaves a task to reconcile (see resumeSubmission)
    * rather than an upstream task nobody knows of. A request refused here or by the provider leaves no row.
    */
-  async create(input: CreateVideoTaskInput): Promise<CreateVideoTaskResult> {
+  async create(principal: Principal, input: CreateVideoTaskInput, meta: { requestId?: string } = {}): Promise<CreateVideoTaskResult> {
     const validation = validateCreateVideoTask(input);
     if (!validation.ok) return { task: null, userErrors: validation.errors };
     const { model, request } = validation;
@@ -117,23 +132,28 @@ export class VideoTaskService {
       };
     }
 
-    const createdAt = this.now();
-    const leaseUntil = new Date(createdAt.getTime() + this.deps.leaseMs);
-    const row = this.deps.store.insert({
-      id: this.newId(),
-      model: model.id,
-      provider: route.provider,
-      request,
-      prompt: request.prompt,
-      status: 'SUBMITTING',
-      progress: 0,
-      createdAt,
-      updatedAt: createdAt,
-      // If this process dies mid-submission, the task becomes due when the lease runs out.
-      nextPollAt: leaseUntil,
-      leaseOwner: this.deps.owner,
-      leaseExpiresAt: leaseUntil,
-    });
+    // The same key with the same input is the same task: no second row, no second submission.
+    const idempotencyKey = input.idempotencyKey ?? null;
+    const fingerprint = idempotencyKey
+      ? createHash('sha256').update(JSON.stringify({ provider: route.provider, request })).digest('hex')
+      : null;
+    if (idempotencyKey) {
+      const earlier = this.deps.store.findByIdempotencyKey(principal.ownerId, idempotencyKey);
+      if (earlier) return this.replay(earlier, fingerprint);
+    }
+
+    const limited = this.checkCreationLimits(principal);
+    if (limited) return { task: null, userErrors: [limited] };
+
+    let row: VideoTaskRow;
+    try {
+      row = this.insertSubmitting({ principal, provider: route.provider, request, idempotencyKey, fingerprint, requestId: meta.requestId });
+    } catch (error) {
+      // Another process won a race for the same idempotency key: its task is the answer.
+      const earlier = idempotencyKey ? this.deps.store.findByIdempotencyKey(principal.ownerId, idempotencyKey) : undefined;
+      if (earlier && isUniqueViolation(error)) return this.replay(earlier, fingerprint);
+      throw error;
+    }
 
     let upstreamTask: UpstreamTask;
     try {
@@ -142,6 +162,71 @@ export class VideoTaskService {
       return this.submissionFailed(row, route, error as UpstreamFailure, 'request');
     }
     return { task: this.applyUpstream(row.id, upstreamTask, 'submission') ?? null, userErrors: [] };
+  }
+
+  /** The row written before the create request leaves, leased to this process (see resumeSubmission). */
+  private insertSubmitting(task: {
+    principal: Principal; provider: string; request: VideoRequest;
+    idempotencyKey: string | null; fingerprint: string | null; requestId?: string;
+  }): VideoTaskRow {
+    const createdAt = this.now();
+    const leaseUntil = new Date(createdAt.getTime() + this.deps.leaseMs);
+    return this.deps.store.insert({
+      id: this.newId(),
+      model: task.request.model,
+      provider: task.provider,
+      request: task.request,
+      prompt: task.request.prompt,
+      status: 'SUBMITTING',
+      progress: 0,
+      createdAt,
+      updatedAt: createdAt,
+      // If this process dies mid-submission, the task becomes due when the lease runs out.
+      nextPollAt: leaseUntil,
+      leaseOwner: this.deps.owner,
+      leaseExpiresAt: leaseUntil,
+      ownerId: task.principal.ownerId,
+      idempotencyKey: task.idempotencyKey,
+      requestFingerprint: task.fingerprint,
+      requestId: task.requestId ?? null,
+    });
+  }
+
+  private replay(earlier: VideoTaskRow, fingerprint: string | null): CreateVideoTaskResult {
+    if (earlier.requestFingerprint === fingerprint) return { task: earlier, userErrors: [] };
+    return {
+      task: null,
+      userErrors: [{
+        field: ['input', 'idempotencyKey'],
+        code: 'IDEMPOTENCY_KEY_REUSED',
+        message: 'This idempotency key was already used with a different input; use a new key for a new task.',
+      }],
+    };
+  }
+
+  /** Tasks per minute and unfinished tasks at once, per key; each aliased mutation counts on its own. */
+  private checkCreationLimits(principal: Principal): UserError | null {
+    const limits = this.deps.limits;
+    if (!limits) return null;
+    const unfinished = this.deps.store.countUnfinished(principal.ownerId);
+    if (unfinished >= limits.maxUnfinishedTasks) {
+      return {
+        field: ['input'],
+        code: 'TOO_MANY_UNFINISHED_TASKS',
+        message: `This key has ${unfinished} unfinished tasks, the most it may have at once (${limits.maxUnfinishedTasks}); retry when one finishes, or cancel one.`,
+        retryAfterSeconds: 10,
+      };
+    }
+    const rate = limits.tasksPerMinute.take(principal.ownerId);
+    if (!rate.ok) {
+      return {
+        field: ['input'],
+        code: 'RATE_LIMITED',
+        message: `Too many tasks created by this key in the last minute; retry in ${rate.retryAfterSeconds} s.`,
+        retryAfterSeconds: rate.retryAfterSeconds,
+      };
+    }
+    return null;
   }
 
   /**
@@ -261,8 +346,8 @@ export class VideoTaskService {
   }
 
   /** Stops tracking a task that has not finished. The provider cannot be told (no documented call). */
-  cancel(taskId: string): CancelVideoTaskResult {
-    const current = this.get(taskId);
+  cancel(principal: Principal, taskId: string): CancelVideoTaskResult {
+    const current = this.find(principal, taskId);
     const refused = (code: string, message: string): CancelVideoTaskResult =>
       ({ task: current ?? null, upstreamCancelled: false, message, userErrors: [{ field: ['id'], code, message }] });
     if (!current) return refused('NOT_FOUND', 'No such task.');
@@ -311,12 +396,12 @@ export class VideoTaskService {
   }
 
   /** The task now, then every change, ending after a terminal state. */
-  watch(taskId: string): AsyncIterableIterator<VideoTaskRow> {
+  watch(principal: Principal, taskId: string): AsyncIterableIterator<VideoTaskRow> {
     return new Repeater<VideoTaskRow>(async (push, stop) => {
       // Subscribed before reading, so no change falls between the read and the first event.
       const events = this.deps.events.subscribeTask(taskId);
       void stop.then(() => events.return?.());
-      const current = this.get(taskId);
+      const current = this.find(principal, taskId);
       if (!current) return stop();
       let version = current.version;
       await push(current);
@@ -332,15 +417,17 @@ export class VideoTaskService {
   }
 
   /** Every change of every task matching the filter. */
-  watchAll(filter: TaskFilter): AsyncIterableIterator<VideoTaskRow> {
+  watchAll(principal: Principal, filter: TaskFilter): AsyncIterableIterator<VideoTaskRow> {
     return new Repeater<VideoTaskRow>(async (push, stop) => {
       const events = this.deps.events.subscribeAll();
       void stop.then(() => events.return?.());
       for await (const task of events) {
+        if (!canSee(principal, task)) continue;
         if (filter.statuses?.length && !filter.statuses.includes(task.status)) continue;
         if (filter.models?.length && !filter.models.includes(task.model)) continue;
         await push(task);
       }
+      stop();
     });
   }
 

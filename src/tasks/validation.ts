@@ -2,6 +2,7 @@
 // Every rule reports a UserError naming the input path, and all problems are reported at once,
 // so a client can mark every wrong field of a form in one round trip.
 import { VIDEO_MODELS, findVideoModel, type ImageRole, type VideoModel } from './catalog.ts';
+import { isInternalHost } from '../net/internal-address.ts';
 import type { UpstreamErrorBody } from '../upstream/types.ts';
 import type { VideoRequest } from './video-request.ts';
 
@@ -26,7 +27,7 @@ export interface CreateVideoTaskInput {
 export type UserErrorCode =
   | 'REQUIRED' | 'UNKNOWN_MODEL' | 'UNKNOWN_PROVIDER' | 'TOO_LONG' | 'OUT_OF_RANGE' | 'NOT_ALLOWED'
   | 'NOT_SUPPORTED' | 'TOO_MANY' | 'CONFLICT' | 'DUPLICATE_ROLE' | 'INVALID_URL' | 'UPLOAD_REQUIRED'
-  | 'UNSUPPORTED_COMBINATION';
+  | 'UNSUPPORTED_COMBINATION' | 'INVALID_FORMAT';
 
 export interface UserError {
   field: string[];
@@ -34,6 +35,8 @@ export interface UserError {
   code: string;
   /** When the provider refused the request: what it said, as it said it. */
   upstream?: UpstreamRefusal;
+  /** For limits: when trying again may succeed. */
+  retryAfterSeconds?: number;
 }
 
 export interface UpstreamRefusal extends UpstreamErrorBody {
@@ -170,6 +173,11 @@ export function validateCreateVideoTask(input: CreateVideoTaskInput): Validation
     }
   }
 
+  const idempotencyKey = input.idempotencyKey ?? null;
+  if (idempotencyKey !== null && !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+    fail(['idempotencyKey'], 'INVALID_FORMAT', 'An idempotency key is 1 to 255 printable ASCII characters without spaces.');
+  }
+
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -225,6 +233,10 @@ function checkMediaUrl(
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     fail(field, 'INVALID_URL', `Only http:// and https:// URLs are accepted${model.acceptsAssetUrls ? ' (or asset://<ASSET_ID>)' : ''}; got ${parsed.protocol}.`);
+  } else if (parsed.username || parsed.password) {
+    fail(field, 'INVALID_URL', 'URLs with credentials (user:password@) are refused: they would be handed to the provider.');
+  } else if (isInternalHost(parsed.hostname)) {
+    fail(field, 'INVALID_URL', `"${parsed.hostname}" is a private, loopback or link-local address; media must be on a public host.`);
   }
 }
 

@@ -18,5 +18,5 @@ builder.mutationField('cancelVideoTask', (t) => t.field({
   type: CancelVideoTaskPayloadRef,
   description: 'Ends a task that has not finished as CANCELLED: polling stops and subscribers are told.',
   args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
-  resolve: (_root, { id }, ctx) => ctx.tasks.cancel(id.id),
+  resolve: (_root, { id }, ctx) => ctx.tasks.cancel(ctx.principal, id.id),
 }));

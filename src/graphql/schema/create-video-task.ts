@@ -25,6 +25,7 @@ export const UserErrorRef = builder.objectRef<UserError>('UserError').implement(
     message: t.exposeString('message'),
     code: t.exposeString('code', { description: 'Stable, e.g. OUT_OF_RANGE, NOT_SUPPORTED, UPSTREAM_INSUFFICIENT_QUOTA.' }),
     upstream: t.field({ type: UpstreamRefusalRef, nullable: true, resolve: (e) => e.upstream ?? null }),
+    retryAfterSeconds: t.int({ nullable: true, description: 'For limits: when trying again may succeed.', resolve: (e) => e.retryAfterSeconds ?? null }),
   }),
 });
 
@@ -66,9 +67,9 @@ builder.mutationField('createVideoTask', (t) => t.field({
   type: CreateVideoTaskPayloadRef,
   description: 'Validates the input against the catalog, records the task and submits it to the provider.',
   args: { input: t.arg({ type: CreateVideoTaskInputRef, required: true }) },
-  resolve: (_root, { input }, ctx) => ctx.tasks.create({
+  resolve: (_root, { input }, ctx) => ctx.tasks.create(ctx.principal, {
     ...input,
     images: input.images?.map((image) => ({ url: image.url, role: image.role })),
-  }),
+  }, { requestId: ctx.requestId }),
 }));
 

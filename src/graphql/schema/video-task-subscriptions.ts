@@ -8,16 +8,16 @@ builder.subscriptionField('videoTaskUpdated', (t) => t.field({
   description: 'The task as it is now, then every change; the subscription completes after a terminal state.',
   args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
   subscribe: (_root, { id }, ctx) => {
-    if (!ctx.tasks.get(id.id)) throw new GraphQLError('No such task.', { extensions: { code: 'NOT_FOUND' } });
-    return ctx.tasks.watch(id.id);
+    if (!ctx.tasks.find(ctx.principal, id.id)) throw new GraphQLError('No such task.', { extensions: { code: 'NOT_FOUND' } });
+    return ctx.tasks.watch(ctx.principal, id.id);
   },
   resolve: (task: VideoTaskRow) => task,
 }));
 
 builder.subscriptionField('videoTasksUpdated', (t) => t.field({
   type: VideoTaskRef,
-  description: 'Every change to the tasks matching the filter.',
+  description: 'Every change to the caller\'s tasks (all tasks for an admin) matching the filter.',
   args: { filter: t.arg({ type: VideoTaskFilterInput, required: false }) },
-  subscribe: (_root, { filter }, ctx) => ctx.tasks.watchAll({ statuses: filter?.status, models: filter?.model }),
+  subscribe: (_root, { filter }, ctx) => ctx.tasks.watchAll(ctx.principal, { statuses: filter?.status, models: filter?.model }),
   resolve: (task: VideoTaskRow) => task,
 }));

@@ -68,7 +68,7 @@ export const VideoTaskRef = builder.node(builder.objectRef<VideoTaskRow>('VideoT
   id: { resolve: (task) => task.id },
   isTypeOf: (value) => typeof value === 'object' && value !== null && 'upstreamTaskId' in value,
   loadMany: (ids, ctx) => {
-    const rows = new Map(ctx.tasks.getMany(ids).map((row) => [row.id, row]));
+    const rows = new Map(ctx.tasks.findMany(ctx.principal, ids).map((row) => [row.id, row]));
     return ids.map((id) => rows.get(id) ?? null);
   },
   fields: (t) => ({
@@ -121,9 +121,9 @@ export const VideoTaskFilterInput = builder.inputType('VideoTaskFilter', {
 builder.queryField('videoTask', (t) => t.field({
   type: VideoTaskRef,
   nullable: true,
-  description: 'A task by id; null when unknown.',
+  description: 'A task by id; null when unknown or not the caller\'s.',
   args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
-  resolve: (_root, { id }, ctx) => ctx.tasks.get(id.id) ?? null,
+  resolve: (_root, { id }, ctx) => ctx.tasks.find(ctx.principal, id.id) ?? null,
 }));
 
 const badCursor = (name: string) => new GraphQLError(`"${name}" is not a cursor of this connection`, {
@@ -141,7 +141,7 @@ builder.queryField('videoTasks', (t) => t.connection({
       if (after && !afterCursor) throw badCursor('after');
       const beforeCursor = before ? decodeCursor(before) : null;
       if (before && !beforeCursor) throw badCursor('before');
-      return ctx.tasks.list({
+      return ctx.tasks.list(ctx.principal, {
         statuses: args.filter?.status,
         models: args.filter?.model,
         after: afterCursor,
