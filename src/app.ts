@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys.ts';
@@ -143,6 +144,9 @@ export function buildApp(deps: AppDeps): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: config.GRAPHIQL ? { title: 'seedance-graphql', subscriptionsProtocol: 'WS' } : false,
+    // GraphiQL served whole from this process (Yoga's default loads it from a CDN, which offline
+    // machines and locked-down networks cannot reach).
+    renderGraphiQL,
     maskedErrors: { isDev: development },
     plugins,
     context: (initial: InitialContext) => ({
