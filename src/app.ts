@@ -7,10 +7,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type Plugin } from 'graphql-yoga';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import processRequest from 'graphql-upload/processRequest.mjs';
 import type { Logger } from 'pino';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { Authenticator } from './auth/authenticator.ts';
@@ -22,6 +23,14 @@ import { schema } from './graphql/schema/index.ts';
 import { attachWebSocketTransport, type NodeServerContext } from './http/graphql-ws.ts';
 import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
 import { RateLimiter } from './limits/rate-limiter.ts';
+import { handleMediaRequest } from './http/media-routes.ts';
+import { Archiver } from './media/archiver.ts';
+import { MediaAssetStore } from './media/media-assets.ts';
+import { MediaLinks, mediaSigningSecret } from './media/media-links.ts';
+import { LocalMediaStorage } from './media/media-storage.ts';
+import { SafeDownloader } from './media/safe-download.ts';
+import { MediaUploads } from './media/uploads.ts';
+import { UrlSigner } from './media/url-signer.ts';
 import { useRequestRateLimit } from './limits/request-limits.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { requestContext, requestIdFrom } from './observability/request-context.ts';
@@ -56,6 +65,7 @@ export interface App {
   readonly poller: Poller;
   readonly apiKeys: ApiKeyStore;
   readonly metrics: ServiceMetrics;
+  readonly archiver: Archiver;
   /** Open WebSocket connections. */
   webSocketConnections(): number;
 }
@@ -64,6 +74,9 @@ const SANDBOX_PATH = '/sandbox';
 
 /** Initial context fields beyond Yoga's: the WebSocket transport passes the connection's principal. */
 type InitialContext = { request?: Request; principal?: Principal };
+
+/** A GraphQL multipart request, already parsed (files streaming to disk) by graphql-upload. */
+type ServerContext = NodeServerContext & { uploadOperations?: GraphQLParams | GraphQLParams[] };
 
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
@@ -94,7 +107,20 @@ export function buildApp(deps: AppDeps): App {
     ? new SandboxUpstream({ apiKey: SANDBOX_API_KEY, timeScale: config.SANDBOX_TIME_SCALE, basePath: SANDBOX_PATH })
     : null;
   // The embedded sandbox's address is known only once listening: see start().
-  const providers = new ProviderDirectory(accounts);
+  const providers = new ProviderDirectory(accounts, undefined, {
+    trustedHosts: config.MEDIA_TRUSTED_HOSTS,
+    privateHostsAllowed: config.MEDIA_PRIVATE_HOSTS_ALLOWED,
+  });
+
+  // Media: uploads in, archived results out, both under MEDIA_DIR, linked from PUBLIC_URL (or this server).
+  let publicBase = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`;
+  const storage = new LocalMediaStorage(config.MEDIA_DIR);
+  const links = new MediaLinks(new UrlSigner(mediaSigningSecret(config.MEDIA_SIGNING_SECRET, config.MEDIA_DIR), config.MEDIA_LINK_TTL_SECONDS), () => publicBase);
+  const uploads = new MediaUploads(storage, new MediaAssetStore(db), {
+    maxImageBytes: config.UPLOAD_MAX_IMAGE_BYTES,
+    maxMediaBytes: config.UPLOAD_MAX_MEDIA_BYTES,
+  });
+  const downloader = new SafeDownloader(config.ARCHIVE_TIMEOUT_MS);
 
   const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const tasks = new VideoTaskService({
@@ -105,7 +131,23 @@ export function buildApp(deps: AppDeps): App {
       tasksPerMinute: new RateLimiter(config.RATE_LIMIT_TASKS_PER_MINUTE),
       maxUnfinishedTasks: config.MAX_UNFINISHED_TASKS_PER_KEY,
     },
+    storage,
+    trustedMediaPrefixes: () => [`${links.mediaBase}/uploads/`],
     now: deps.now,
+  });
+  const archiver = new Archiver({
+    tasks, providers, storage, downloader, logger, now: deps.now,
+    onOutcome: (outcome) => metrics.archiveOutcomes.inc({ outcome }),
+    expireArchives: (before) => tasks.expireArchives(before),
+    options: {
+      tickMs: Math.max(config.POLL_TICK_MS, 100),
+      concurrency: config.ARCHIVE_CONCURRENCY,
+      maxBytes: config.ARCHIVE_MAX_BYTES,
+      maxAttempts: config.ARCHIVE_MAX_ATTEMPTS,
+      backoffBaseMs: config.POLL_BACKOFF_BASE_MS,
+      backoffMaxMs: config.POLL_BACKOFF_MAX_MS,
+      retentionDays: config.ARCHIVE_RETENTION_DAYS,
+    },
   });
   const poller = new Poller({
     tasks, providers, upstream, schedule, logger, now: deps.now,
@@ -136,11 +178,23 @@ export function buildApp(deps: AppDeps): App {
       endpoint: '/metrics',
       metrics: { graphql_envelop_phase_execute: true, graphql_envelop_phase_subscribe: true, graphql_envelop_error_result: true, graphql_envelop_request_duration: true },
     }) as Plugin<GraphQLContext>,
+    {
+      // Multipart requests were parsed before Yoga (graphql-upload streams files to disk instead of
+      // memory); hand Yoga the operations it produced.
+      onRequestParse({ serverContext, setRequestParser }) {
+        const operations = (serverContext as unknown as ServerContext | undefined)?.uploadOperations;
+        if (operations) setRequestParser(() => operations);
+      },
+    } satisfies Plugin<GraphQLContext>,
   ].flat();
-  if (!config.INTROSPECTION) plugins.push(useDisableIntrospection() as Plugin<GraphQLContext>);
+  // Not @graphql-yoga/plugin-disable-introspection: it marks HTTP requests as they are parsed, and an
+  // operation over WebSocket has no such request, so introspection stayed open there.
+  if (!config.INTROSPECTION) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
 
-  const yoga = createYoga<NodeServerContext, GraphQLContext>({
+  const yoga = createYoga<ServerContext, GraphQLContext>({
     schema,
+    // Uploads go through graphql-upload (see route()); Yoga's own parser would buffer files in memory.
+    multipart: false,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: config.GRAPHIQL ? { title: 'seedance-graphql', subscriptionsProtocol: 'WS' } : false,
@@ -154,6 +208,8 @@ export function buildApp(deps: AppDeps): App {
       providers,
       principal: initial.principal ?? authenticator.principalFor(initial.request?.headers.get('authorization')),
       requestId: requestContext.getStore()?.requestId,
+      media: links,
+      uploads,
     }),
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
@@ -176,6 +232,7 @@ export function buildApp(deps: AppDeps): App {
 
   const route = (req: IncomingMessage, res: ServerResponse): string => {
     if (sandbox?.handle(req, res)) return 'sandbox';
+    if (handleMediaRequest(req, res, storage, links.signer, logger)) return 'media';
     if (handleUpstreamWebhook(req, res, tasks, logger)) return 'webhook';
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/') {
@@ -191,6 +248,16 @@ export function buildApp(deps: AppDeps): App {
       res.writeHead(readiness.ok ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ status: readiness.ok ? 'ready' : 'not ready', checks: readiness.checks }));
       return 'readyz';
+    }
+    if (path === '/graphql' && req.method === 'POST' && /^multipart\/form-data/i.test(req.headers['content-type'] ?? '')) {
+      processRequest(req, res, { maxFileSize: config.UPLOAD_MAX_MEDIA_BYTES, maxFiles: 1 }).then(
+        (operations) => yoga(req, res, { req, res, uploadOperations: operations as GraphQLParams | GraphQLParams[] }),
+        (error: { status?: number; message?: string }) => {
+          res.writeHead(error.status ?? 400, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ errors: [{ message: error.message ?? 'Invalid multipart request', extensions: { code: 'BAD_REQUEST' } }] }));
+        },
+      );
+      return 'graphql';
     }
     void yoga(req, res, { req, res });
     return path === '/metrics' ? 'metrics' : 'graphql';
@@ -225,6 +292,7 @@ export function buildApp(deps: AppDeps): App {
     poller,
     apiKeys,
     metrics,
+    archiver,
     webSocketConnections: () => transport.connections(),
     async start(port = config.PORT, host = config.HOST) {
       await new Promise<void>((resolve, reject) => {
@@ -232,10 +300,14 @@ export function buildApp(deps: AppDeps): App {
         server.listen(port, host, () => resolve());
       });
       const address = server.address() as AddressInfo;
-      const local = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      // This server as it reaches itself (a wildcard bind is reached on loopback).
+      const wildcard = address.address === '0.0.0.0' || address.address === '::';
+      const local = wildcard ? `http://127.0.0.1:${address.port}`
+        : `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+      publicBase = config.PUBLIC_URL ?? local;
       if (sandbox) {
-        sandbox.setPublicBaseUrl((config.PUBLIC_URL ?? `http://localhost:${address.port}`) + SANDBOX_PATH);
-        providers.setAccounts(sandboxAccounts(local + SANDBOX_PATH));
+        sandbox.setPublicBaseUrl(publicBase + SANDBOX_PATH);
+        providers.setAccounts(sandboxAccounts(local + SANDBOX_PATH, { resultBaseUrl: publicBase }));
         logger.info({ sandbox: local + SANDBOX_PATH }, 'no provider key configured: the built-in sandbox upstream serves every model (provider "sandbox")');
       } else {
         logger.info({ providers: providers.providerNames() }, 'providers configured');
@@ -246,7 +318,9 @@ export function buildApp(deps: AppDeps): App {
           ? 'anonymous access is ON (requests without an API key are served): keep the service on loopback'
           : 'API keys required (create one with `npm run keys -- create NAME`)',
       );
+      await storage.removeStaleStaging(new Date(Date.now() - 3_600_000));
       poller.start();
+      archiver.start();
       logger.info({ url: `${local}/graphql` }, 'GraphQL (and GraphiQL) listening');
       return local;
     },
@@ -258,14 +332,14 @@ export function buildApp(deps: AppDeps): App {
       // period; 5. the WAL is folded into the database file and SQLite closed.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await poller.stop();
+      await Promise.all([poller.stop(), archiver.stop()]);
       events.close();
       await transport.close();
       sandbox?.close();
       const grace = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
       await closed;
       clearTimeout(grace);
-      await upstream.close();
+      await Promise.all([upstream.close(), downloader.close()]);
       db.$client.pragma('wal_checkpoint(TRUNCATE)');
       db.$client.close();
       logger.info('stopped');

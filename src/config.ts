@@ -1,6 +1,7 @@
 // The environment, parsed and checked once. This is the only module that reads process.env.
 import { z } from 'zod';
 
+const list = (value: string) => value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
 const optionalText = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().optional());
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
@@ -13,6 +14,24 @@ const schema = z.object({
   // How long a SQLite writer waits for another before giving up.
   SQLITE_BUSY_TIMEOUT_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
   MEDIA_DIR: z.string().min(1).default('./data/media'),
+  // Uploads: images are capped by the seeds at 10 MB; reference video and audio by this.
+  UPLOAD_MAX_IMAGE_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+  UPLOAD_MAX_MEDIA_BYTES: z.coerce.number().int().min(1).default(100 * 1024 * 1024),
+  // Archiving results before the provider's 24-hour links expire.
+  ARCHIVE_MAX_BYTES: z.coerce.number().int().min(1).default(1024 * 1024 * 1024),
+  ARCHIVE_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(6),
+  ARCHIVE_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  ARCHIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  // Delete archived files older than this many days; 0 keeps them.
+  ARCHIVE_RETENTION_DAYS: z.coerce.number().min(0).default(0),
+  // Hosts results may be downloaded from besides each provider's own (comma-separated; `.example.com`
+  // for a domain), and hosts allowed to be private addresses (none by default).
+  MEDIA_TRUSTED_HOSTS: z.string().default('').transform(list),
+  MEDIA_PRIVATE_HOSTS_ALLOWED: z.string().default('').transform(list),
+  // Key of the signatures on archived-media links; when unset one is made and kept in MEDIA_DIR.
+  MEDIA_SIGNING_SECRET: optionalText,
+  // How long a signed media link handed to a client stays valid.
+  MEDIA_LINK_TTL_SECONDS: z.coerce.number().int().min(60).default(24 * 3600),
   PUBLIC_URL: z.preprocess((v) => (v === '' ? undefined : v), httpUrl.transform(withoutTrailingSlash).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TOAPIS_API_KEY: optionalText,

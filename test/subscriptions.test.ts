@@ -5,10 +5,10 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startHarness, type Harness } from './support/harness.ts';
 
-const WATCH = `subscription($id: ID!) { videoTaskUpdated(id: $id) { id status progress videoUrl upstreamStatus } }`;
+const WATCH = `subscription($id: ID!) { videoTaskUpdated(id: $id) { id status progress videoUrl upstreamStatus archive { status } } }`;
 const CREATE = `mutation($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { task { id status } userErrors { code message } } }`;
 
-interface TaskEvent { id: string; status: string; progress: number; videoUrl: string | null }
+interface TaskEvent { id: string; status: string; progress: number; videoUrl: string | null; archive: { status: string } | null }
 
 async function createTask(h: Harness, prompt = 'A calm sunrise', model = 'seedance-2-fast'): Promise<string> {
   const { data } = await h.gql(CREATE, { input: { model, prompt } });
@@ -67,7 +67,10 @@ async function collectSse(url: string, query: string, variables: Record<string, 
   return events;
 }
 
-/** The lifecycle a watcher must see: QUEUED first, then IN_PROGRESS with rising progress, then COMPLETED. */
+/**
+ * The lifecycle a watcher must see: QUEUED first, then IN_PROGRESS with rising progress, then COMPLETED;
+ * the subscription stays open until the result is archived, and ends on the archived copy's URL.
+ */
 function assertLifecycle(events: TaskEvent[]): void {
   const statuses = events.map((e) => e.status);
   assert.ok(['QUEUED', 'IN_PROGRESS'].includes(statuses[0]!), `first event: ${statuses[0]}`);
@@ -80,8 +83,11 @@ function assertLifecycle(events: TaskEvent[]): void {
   const last = events.at(-1)!;
   assert.equal(last.status, 'COMPLETED');
   assert.equal(last.progress, 100);
-  assert.match(last.videoUrl ?? '', /^https?:\/\/.+\.mp4/);
-  assert.equal(statuses.filter((s) => s === 'COMPLETED').length, 1, 'one terminal event, then completion');
+  const firstDone = statuses.indexOf('COMPLETED');
+  assert.ok(statuses.slice(firstDone).every((s) => s === 'COMPLETED'), 'nothing after COMPLETED but the archive landing');
+  assert.equal(events[firstDone]!.archive?.status, 'PENDING', 'the archive starts when the task completes');
+  assert.equal(last.archive?.status, 'ARCHIVED', 'the subscription ends once the archive lands');
+  assert.match(last.videoUrl ?? '', /^https?:\/\/.+\/media\/archives\/.+\/video\.mp4\?expires=\d+&signature=/);
 }
 
 async function eventually(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -120,7 +126,7 @@ describe('videoTaskUpdated', () => {
     try {
       await collect(client, WATCH, { id });
       const again = await collect(client, WATCH, { id });
-      assert.deepEqual(again.map((e) => e.status), ['COMPLETED']);
+      assert.deepEqual(again.map((e) => [e.status, e.archive?.status]), [['COMPLETED', 'ARCHIVED']]);
     } finally {
       await client.dispose();
     }
@@ -219,6 +225,9 @@ describe('cancelVideoTask', () => {
       const events = await watching;
       assert.equal(events.at(-1)!.status, 'CANCELLED');
 
+      // A poll already in flight when the task was cancelled may still reach the upstream (its answer is
+      // then ignored); after that, none.
+      await new Promise((r) => setTimeout(r, 150));
       const queries = h.sandbox!.stats().requests.query;
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(h.sandbox!.stats().requests.query, queries, 'no poll after cancellation');

@@ -1,6 +1,7 @@
 // Creates the schema builder. No types are defined here (see schema/): one file per type.
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
+import type { FileUpload } from 'graphql-upload/processRequest.mjs';
 import type { GraphQLContext } from './context.ts';
 
 export interface PothosTypes {
@@ -8,6 +9,8 @@ export interface PothosTypes {
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     SafeInt: { Input: number; Output: number };
+    /** graphql-upload's scalar: a file of a GraphQL multipart request, still streaming in. */
+    Upload: { Input: Promise<FileUpload>; Output: never };
     ID: { Input: string; Output: string };
   };
   DefaultFieldNullability: false;

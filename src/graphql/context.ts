@@ -1,4 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
+import type { MediaLinks } from '../media/media-links.ts';
+import type { MediaUploads } from '../media/uploads.ts';
 import type { VideoTaskService } from '../tasks/task-service.ts';
 import type { ProviderDirectory } from '../upstream/providers.ts';
 
@@ -8,4 +10,6 @@ export interface GraphQLContext {
   providers: ProviderDirectory;
   principal: Principal;
   requestId?: string;
+  media: MediaLinks;
+  uploads: MediaUploads;
 }

@@ -3,7 +3,7 @@
 // masking) applies to this transport exactly as to HTTP. A connection authenticates once, with its
 // connectionParams, and is held to a payload size, a number of subscriptions and a number per key.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -67,8 +67,9 @@ export function attachWebSocketTransport<UserContext extends object>(
       },
       execute: (args) => (args.rootValue as { execute: EnvelopedExecute }).execute(args) as never,
       subscribe: (args) => (args.rootValue as { subscribe: EnvelopedExecute }).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, payload) => {
-        if (Object.keys(ctx.subscriptions).length >= options.maxSubscriptionsPerConnection) {
+      onSubscribe: async (ctx, id, payload) => {
+        // graphql-ws has already registered this operation under its id: count the others.
+        if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= options.maxSubscriptionsPerConnection) {
           return [new GraphQLError(`At most ${options.maxSubscriptionsPerConnection} operations may run at once on one connection.`, {
             extensions: { code: 'TOO_MANY_SUBSCRIPTIONS' },
           })];
@@ -81,16 +82,25 @@ export function attachWebSocketTransport<UserContext extends object>(
           params: payload,
           principal: principals.get(ctx.extra.socket),
         } as never);
+        // A query refused while parsing or validating (a syntax error, or a graphql-armor limit, which
+        // throws) is this operation's error, not the connection's: graphql-ws would close it with 4500.
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length) return errors;
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName,
-          document: parse(payload.query),
+          document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
         return args;
       },
     },

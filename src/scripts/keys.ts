@@ -25,7 +25,8 @@ function main(argv: string[]): number {
     if (command === 'create') {
       const roleAt = rest.indexOf('--role');
       const role = roleAt >= 0 ? rest[roleAt + 1] : 'client';
-      const name = rest.filter((_, i) => i !== roleAt && i !== roleAt + 1)[0];
+      // Without --role, roleAt is -1: only then is index 0 (roleAt + 1) not the role's value.
+      const name = rest.filter((_, i) => roleAt < 0 || (i !== roleAt && i !== roleAt + 1))[0];
       if (!name || (role !== 'client' && role !== 'admin')) {
         console.error(USAGE);
         return 2;

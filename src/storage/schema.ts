@@ -51,6 +51,19 @@ export const videoTasks = sqliteTable('video_tasks', {
   requestFingerprint: text('request_fingerprint'),
   /** The id of the request that created the task, so its log lines can be followed to the upstream. */
   requestId: text('request_id'),
+  /** Copying the result to our own storage before the upstream link expires (null: nothing to archive). */
+  archiveStatus: text('archive_status').$type<ArchiveStatus>(),
+  archiveError: text('archive_error'),
+  archiveAttempts: integer('archive_attempts').notNull().default(0),
+  /** When the archiver should next try; null when there is nothing to do. */
+  archiveNextAt: integer('archive_next_at', { mode: 'timestamp_ms' }),
+  archivedAt: integer('archived_at', { mode: 'timestamp_ms' }),
+  archivedVideoKey: text('archived_video_key'),
+  archivedLastFrameKey: text('archived_last_frame_key'),
+  archivedVideoBytes: integer('archived_video_bytes'),
+  archivedVideoSha256: text('archived_video_sha256'),
+  /** The completed task whose last frame this one starts from (extendVideoTask). */
+  parentTaskId: text('parent_task_id'),
 }, (table) => [
   // Newest-first keyset paging (created_at, id), optionally within a status or a model.
   index('video_tasks_created_idx').on(table.createdAt, table.id),
@@ -61,11 +74,35 @@ export const videoTasks = sqliteTable('video_tasks', {
   index('video_tasks_upstream_idx').on(table.provider, table.upstreamTaskId),
   // A client's own tasks, newest first, and its unfinished ones (for the concurrency limit).
   index('video_tasks_owner_created_idx').on(table.ownerId, table.createdAt, table.id),
+  // The archiver's "what is due" scan, and a task's children.
+  index('video_tasks_archive_due_idx').on(table.archiveNextAt).where(sql`${table.archiveNextAt} IS NOT NULL`),
+  index('video_tasks_parent_idx').on(table.parentTaskId).where(sql`${table.parentTaskId} IS NOT NULL`),
   // One task per (owner, idempotency key), even when two requests race.
   uniqueIndex('video_tasks_idempotency_idx').on(table.ownerId, table.idempotencyKey).where(sql`${table.idempotencyKey} IS NOT NULL`),
 ]);
 
 export const ANONYMOUS_OWNER = 'anonymous';
+
+/** DELETED: archived, then removed by the retention setting. */
+export type ArchiveStatus = 'PENDING' | 'ARCHIVED' | 'FAILED' | 'DELETED';
+
+/** Uploaded media. The file is stored once per content (its SHA-256); each owner gets a row of its own. */
+export const mediaAssets = sqliteTable('media_assets', {
+  id: text('id').primaryKey(),
+  ownerId: text('owner_id').notNull(),
+  sha256: text('sha256').notNull(),
+  kind: text('kind').$type<'IMAGE' | 'VIDEO' | 'AUDIO'>().notNull(),
+  contentType: text('content_type').notNull(),
+  bytes: integer('bytes').notNull(),
+  storageKey: text('storage_key').notNull(),
+  filename: text('filename'),
+  createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
+}, (table) => [
+  uniqueIndex('media_assets_owner_sha_idx').on(table.ownerId, table.sha256),
+  index('media_assets_sha_idx').on(table.sha256),
+]);
+
+export type MediaAssetRow = typeof mediaAssets.$inferSelect;
 
 /** This service's own API keys. Only a SHA-256 of each key is kept. */
 export const apiKeys = sqliteTable('api_keys', {

@@ -100,6 +100,31 @@ export class TaskStore {
       .returning().all();
   }
 
+  /** Like claimDue, for results waiting to be archived (the tasks are finished, so the poller never holds them). */
+  claimArchives(owner: string, now: Date, leaseUntil: Date, limit: number): VideoTaskRow[] {
+    if (limit <= 0) return [];
+    const due = this.db.select({ id: videoTasks.id }).from(videoTasks).where(and(
+      isNotNull(videoTasks.archiveNextAt),
+      lte(videoTasks.archiveNextAt, now),
+      or(isNull(videoTasks.leaseExpiresAt), lte(videoTasks.leaseExpiresAt, now)),
+    )).orderBy(asc(videoTasks.archiveNextAt)).limit(limit);
+    return this.db.update(videoTasks)
+      .set({ leaseOwner: owner, leaseExpiresAt: leaseUntil })
+      .where(inArray(videoTasks.id, due))
+      .returning().all();
+  }
+
+  children(parentId: string): VideoTaskRow[] {
+    return this.db.select().from(videoTasks).where(eq(videoTasks.parentTaskId, parentId))
+      .orderBy(asc(videoTasks.createdAt), asc(videoTasks.id)).all();
+  }
+
+  /** Archived tasks whose files were written before `before` (retention). */
+  archivedBefore(before: Date, limit: number): VideoTaskRow[] {
+    return this.db.select().from(videoTasks).where(and(eq(videoTasks.archiveStatus, 'ARCHIVED'), lte(videoTasks.archivedAt, before)))
+      .limit(limit).all();
+  }
+
   /** Runs `work` in one SQLite transaction (IMMEDIATE: it takes the write lock up front). */
   transaction<T>(work: () => T): T {
     return this.db.$client.transaction(work).immediate();

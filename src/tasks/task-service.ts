@@ -6,6 +6,7 @@ import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { canSee, ownerScope, type Principal } from '../auth/principal.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
+import type { MediaStorage } from '../media/media-storage.ts';
 import type { TaskEvents } from '../events/task-events.ts';
 import type { PollSchedule } from '../poller/poll-schedule.ts';
 import type { VideoTaskRow } from '../storage/schema.ts';
@@ -18,7 +19,7 @@ import type { ProviderDirectory, ProviderRoute } from '../upstream/providers.ts'
 import { inputFieldForParam } from '../upstream/request-body.ts';
 import type { UpstreamClient } from '../upstream/upstream-client.ts';
 import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.ts';
-import { findVideoModel } from './catalog.ts';
+import { VIDEO_MODELS, findVideoModel } from './catalog.ts';
 import { isTerminal, type VideoTaskStatus } from './status.ts';
 import { validateCreateVideoTask, type CreateVideoTaskInput, type UserError } from './validation.ts';
 import type { VideoRequest } from './video-request.ts';
@@ -58,6 +59,10 @@ export interface TaskServiceDeps {
   publicUrl?: string;
   /** Per-key limits on task creation; none when absent. */
   limits?: { tasksPerMinute: RateLimiter; maxUnfinishedTasks: number };
+  /** Where archived results live (deleteVideoTask removes them). */
+  storage?: MediaStorage;
+  /** URL prefixes of this service's own media (uploads): accepted as inputs although they may be local. */
+  trustedMediaPrefixes?: () => readonly string[];
   now?: () => Date;
   newId?: () => string;
 }
@@ -116,8 +121,11 @@ export class VideoTaskService {
    * the upstream call, so that a crash in between leaves a task to reconcile (see resumeSubmission)
    * rather than an upstream task nobody knows of. A request refused here or by the provider leaves no row.
    */
-  async create(principal: Principal, input: CreateVideoTaskInput, meta: { requestId?: string } = {}): Promise<CreateVideoTaskResult> {
-    const validation = validateCreateVideoTask(input);
+  async create(
+    principal: Principal, input: CreateVideoTaskInput,
+    meta: { requestId?: string; parentTaskId?: string; trustedUrls?: readonly string[] } = {},
+  ): Promise<CreateVideoTaskResult> {
+    const validation = validateCreateVideoTask(input, { trustedUrls: [...(meta.trustedUrls ?? []), ...(this.deps.trustedMediaPrefixes?.() ?? [])] });
     if (!validation.ok) return { task: null, userErrors: validation.errors };
     const { model, request } = validation;
 
@@ -147,7 +155,7 @@ export class VideoTaskService {
 
     let row: VideoTaskRow;
     try {
-      row = this.insertSubmitting({ principal, provider: route.provider, request, idempotencyKey, fingerprint, requestId: meta.requestId });
+      row = this.insertSubmitting({ principal, provider: route.provider, request, idempotencyKey, fingerprint, requestId: meta.requestId, parentTaskId: meta.parentTaskId });
     } catch (error) {
       // Another process won a race for the same idempotency key: its task is the answer.
       const earlier = idempotencyKey ? this.deps.store.findByIdempotencyKey(principal.ownerId, idempotencyKey) : undefined;
@@ -167,7 +175,7 @@ export class VideoTaskService {
   /** The row written before the create request leaves, leased to this process (see resumeSubmission). */
   private insertSubmitting(task: {
     principal: Principal; provider: string; request: VideoRequest;
-    idempotencyKey: string | null; fingerprint: string | null; requestId?: string;
+    idempotencyKey: string | null; fingerprint: string | null; requestId?: string; parentTaskId?: string;
   }): VideoTaskRow {
     const createdAt = this.now();
     const leaseUntil = new Date(createdAt.getTime() + this.deps.leaseMs);
@@ -189,6 +197,7 @@ export class VideoTaskService {
       idempotencyKey: task.idempotencyKey,
       requestFingerprint: task.fingerprint,
       requestId: task.requestId ?? null,
+      parentTaskId: task.parentTaskId ?? null,
     });
   }
 
@@ -314,6 +323,8 @@ export class VideoTaskService {
       if (isTerminal(status)) {
         patch.completedAt = upstream.completedAt ?? now;
         patch.nextPollAt = null;
+        // The provider keeps results for 24 hours: copy them to our storage now.
+        if (status === 'COMPLETED' && patch.videoUrl) Object.assign(patch, { archiveStatus: 'PENDING', archiveNextAt: now, archiveAttempts: 0 });
       } else if (source !== 'callback') {
         // A callback is an extra: the poller's own pace is left as it was.
         const delay = source === 'submission'
@@ -366,6 +377,97 @@ export class VideoTaskService {
     };
   }
 
+  /** Takes results due to be archived, for this process. */
+  claimArchives(limit: number): VideoTaskRow[] {
+    const now = this.now();
+    return this.deps.store.claimArchives(this.deps.owner, now, new Date(now.getTime() + this.deps.leaseMs), limit);
+  }
+
+  recordArchived(taskId: string, archive: { videoKey: string; lastFrameKey: string | null; bytes: number; sha256: string }): VideoTaskRow | undefined {
+    return this.write(taskId, (current) => current.archiveStatus !== 'PENDING' ? null : {
+      archiveStatus: 'ARCHIVED',
+      archiveError: null,
+      archiveNextAt: null,
+      archivedAt: this.now(),
+      archivedVideoKey: archive.videoKey,
+      archivedLastFrameKey: archive.lastFrameKey,
+      archivedVideoBytes: archive.bytes,
+      archivedVideoSha256: archive.sha256,
+    });
+  }
+
+  /** A failed archive attempt: tried again after `retryInMs`, or given up (null) with the reason shown. */
+  recordArchiveFailure(taskId: string, reason: string, retryInMs: number | null): VideoTaskRow | undefined {
+    return this.write(taskId, (current) => {
+      if (current.archiveStatus !== 'PENDING') return null;
+      const attempts = current.archiveAttempts + 1;
+      return retryInMs === null
+        ? { archiveStatus: 'FAILED', archiveError: reason.slice(0, 500), archiveNextAt: null, archiveAttempts: attempts }
+        : { archiveError: reason.slice(0, 500), archiveNextAt: new Date(this.now().getTime() + retryInMs), archiveAttempts: attempts };
+    }, retryInMs === null);
+  }
+
+  /** Retention: deletes the archived files of tasks archived before `before`; returns how many. */
+  async expireArchives(before: Date): Promise<number> {
+    const expired = this.deps.store.archivedBefore(before, 500);
+    for (const task of expired) {
+      for (const key of [task.archivedVideoKey, task.archivedLastFrameKey]) if (key) await this.deps.storage?.delete(key);
+      this.write(task.id, () => ({
+        archiveStatus: 'DELETED', archivedVideoKey: null, archivedLastFrameKey: null,
+        archiveError: `RETENTION: archived files are kept ${Math.round((this.now().getTime() - before.getTime()) / 86_400_000)} days`,
+      }));
+    }
+    return expired.length;
+  }
+
+  children(principal: Principal, taskId: string): VideoTaskRow[] {
+    return this.deps.store.children(taskId).filter((task) => canSee(principal, task));
+  }
+
+  /** Deletes a task and its archived files. Uploads stay: they are shared by content. */
+  async deleteTask(principal: Principal, taskId: string): Promise<{ deletedTaskId: string | null; userErrors: UserError[] }> {
+    const task = this.find(principal, taskId);
+    if (!task) return { deletedTaskId: null, userErrors: [{ field: ['id'], code: 'NOT_FOUND', message: 'No such task.' }] };
+    if (!isTerminal(task.status)) {
+      return { deletedTaskId: null, userErrors: [{ field: ['id'], code: 'NOT_FINISHED', message: 'The task has not finished: cancel it first.' }] };
+    }
+    this.deps.store.delete(taskId);
+    for (const key of [task.archivedVideoKey, task.archivedLastFrameKey]) {
+      if (key) await this.deps.storage?.delete(key);
+    }
+    this.deps.logger.info({ taskId }, 'task deleted');
+    return { deletedTaskId: taskId, userErrors: [] };
+  }
+
+  /**
+   * A new task starting on the last frame of a completed one. The catalog decides: the parent's model
+   * must return its last frame, the parent must have asked for it, and the new model must take a
+   * first-frame image. `lastFrameUrl` is where the provider can fetch that frame.
+   */
+  async extend(
+    principal: Principal, parentId: string, input: Omit<CreateVideoTaskInput, 'model' | 'imageUrls' | 'images'> & { model?: string | null },
+    lastFrameUrl: (parent: VideoTaskRow) => string | null, meta: { requestId?: string } = {},
+  ): Promise<CreateVideoTaskResult> {
+    const refuse = (field: string[], code: string, message: string): CreateVideoTaskResult => ({ task: null, userErrors: [{ field, code, message }] });
+    const parent = this.find(principal, parentId);
+    if (!parent) return refuse(['id'], 'NOT_FOUND', 'No such task.');
+    const parentModel = findVideoModel(parent.model);
+    if (!parentModel?.returnLastFrame) {
+      return refuse(['id'], 'NOT_SUPPORTED', `${parent.model} does not return its last frame; models that do: ${VIDEO_MODELS.filter((m) => m.returnLastFrame).map((m) => m.id).join(', ')}.`);
+    }
+    if (parent.status !== 'COMPLETED') return refuse(['id'], 'NOT_COMPLETED', `The task is ${parent.status}; only a completed task can be extended.`);
+    if (!parent.request.returnLastFrame) return refuse(['id'], 'NO_LAST_FRAME', 'The task was not created with returnLastFrame: true, so it has no last frame.');
+    const frame = lastFrameUrl(parent);
+    if (!frame) return refuse(['id'], 'NO_LAST_FRAME', 'The provider returned no last frame for this task.');
+    const model = findVideoModel(input.model ?? parent.model);
+    if (!model) return refuse(['input', 'model'], 'UNKNOWN_MODEL', `Unknown model "${input.model}".`);
+    const frameInput = model.imageRoles?.FIRST_FRAME
+      ? { images: [{ url: frame, role: 'FIRST_FRAME' as const }] }
+      : model.imageUrls ? { imageUrls: [frame] } : null;
+    if (!frameInput) return refuse(['input', 'model'], 'NOT_SUPPORTED', `${model.id} cannot start from an image.`);
+    return this.create(principal, { ...input, model: model.id, ...frameInput }, { ...meta, parentTaskId: parent.id, trustedUrls: [frame] });
+  }
+
   /** Takes due tasks of one provider for this process (see TaskStore.claimDue). */
   claimDue(provider: string, limit: number): VideoTaskRow[] {
     const now = this.now();
@@ -395,7 +497,7 @@ export class VideoTaskService {
     return 'applied';
   }
 
-  /** The task now, then every change, ending after a terminal state. */
+  /** The task now, then every change, ending after a terminal state (and its archive, if any). */
   watch(principal: Principal, taskId: string): AsyncIterableIterator<VideoTaskRow> {
     return new Repeater<VideoTaskRow>(async (push, stop) => {
       // Subscribed before reading, so no change falls between the read and the first event.
@@ -405,12 +507,12 @@ export class VideoTaskService {
       if (!current) return stop();
       let version = current.version;
       await push(current);
-      if (isTerminal(current.status)) return stop();
+      if (isSettled(current)) return stop();
       for await (const task of events) {
         if (task.version <= version) continue;
         version = task.version;
         await push(task);
-        if (isTerminal(task.status)) break;
+        if (isSettled(task)) break;
       }
       stop();
     });
@@ -532,8 +634,11 @@ export class VideoTaskService {
 
 const VISIBLE_FIELDS = [
   'status', 'progress', 'upstreamTaskId', 'upstreamStatus', 'videoUrl', 'lastFrameUrl', 'expiresAt',
-  'errorCode', 'errorMessage', 'estimatedTimeSeconds', 'completedAt',
+  'errorCode', 'errorMessage', 'estimatedTimeSeconds', 'completedAt', 'archiveStatus', 'archiveError',
 ] as const;
+
+/** Nothing more will happen to the task: it ended, and its result is archived or will not be. */
+const isSettled = (task: VideoTaskRow) => isTerminal(task.status) && task.archiveStatus !== 'PENDING';
 
 function isVisibleChange(current: VideoTaskRow, patch: TaskPatch): boolean {
   return VISIBLE_FIELDS.some((field) => {

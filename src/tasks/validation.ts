@@ -48,11 +48,19 @@ export type ValidationResult = { ok: true; model: VideoModel; request: VideoRequ
 
 /** No provider documents a URL limit except seed 003's callback (2048); the same bound keeps rows small. */
 const MAX_URL_LENGTH = 2048;
-const ASSET_URL = /^asset:\/\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+// Asset ids as the sandbox (standing in for the provider) accepts them: letters, digits, _ and -
+// (the seed's example is asset_img_01KXXXXXXX). A `.` passed here used to be refused upstream.
+const ASSET_URL = /^asset:\/\/[A-Za-z0-9_-]+$/;
 
 const modelsWith = (has: (m: VideoModel) => boolean) => VIDEO_MODELS.filter(has).map((m) => m.id).join(', ');
 
-export function validateCreateVideoTask(input: CreateVideoTaskInput): ValidationResult {
+export interface ValidationOptions {
+  /** URLs (or prefixes) this service itself vouches for: its own uploads, a parent's last frame. */
+  trustedUrls?: readonly string[];
+}
+
+export function validateCreateVideoTask(input: CreateVideoTaskInput, options: ValidationOptions = {}): ValidationResult {
+  const trusted = options.trustedUrls ?? [];
   const errors: UserError[] = [];
   const fail = (field: (string | number)[], code: UserErrorCode, message: string) =>
     errors.push({ field: ['input', ...field.map(String)], code, message });
@@ -92,7 +100,7 @@ export function validateCreateVideoTask(input: CreateVideoTaskInput): Validation
     else if (imageUrls.length > model.imageUrls.max) {
       fail(['imageUrls'], 'TOO_MANY', `${model.id} takes at most ${model.imageUrls.max} image URL(s) in imageUrls; got ${imageUrls.length}.`);
     }
-    imageUrls.forEach((url, i) => checkMediaUrl(model, url, ['imageUrls', i], fail));
+    imageUrls.forEach((url, i) => checkMediaUrl(model, url, ['imageUrls', i], fail, trusted));
   }
   if (images.length > 0) {
     if (imageUrls.length > 0) {
@@ -111,7 +119,7 @@ export function validateCreateVideoTask(input: CreateVideoTaskInput): Validation
           fail(['images', i, 'role'], 'DUPLICATE_ROLE', `Only one image per role is supported; ${image.role} is given more than once.`);
         }
         seen.add(image.role);
-        checkMediaUrl(model, image.url, ['images', i, 'url'], fail);
+        checkMediaUrl(model, image.url, ['images', i, 'url'], fail, trusted);
       });
     }
   }
@@ -130,7 +138,7 @@ export function validateCreateVideoTask(input: CreateVideoTaskInput): Validation
       continue;
     }
     if (urls.length > limit.max) fail([field], 'TOO_MANY', `${model.id} takes at most ${limit.max} ${what}; got ${urls.length}.`);
-    urls.forEach((url, i) => checkMediaUrl(model, url, [field, i], fail));
+    urls.forEach((url, i) => checkMediaUrl(model, url, [field, i], fail, trusted));
   }
 
   // Aspect ratio: image-to-video may have its own values and default (seed 003).
@@ -206,10 +214,12 @@ function checkMediaUrl(
   url: string,
   field: (string | number)[],
   fail: (field: (string | number)[], code: UserErrorCode, message: string) => void,
+  trusted: readonly string[],
 ): void {
   const text = url.trim();
+  if (trusted.some((prefix) => text.startsWith(prefix))) return;
   if (/^data:/i.test(text)) {
-    fail(field, 'UPLOAD_REQUIRED', 'Inline data (data: URLs, base64) is not accepted by the providers: upload the file first and pass its http(s) URL.');
+    fail(field, 'UPLOAD_REQUIRED', 'Inline data (data: URLs, base64) is not accepted by the providers: upload the file first with the uploadMedia mutation and pass the URL it returns.');
     return;
   }
   if (text.length > MAX_URL_LENGTH) {
@@ -220,7 +230,7 @@ function checkMediaUrl(
     if (!model.acceptsAssetUrls) {
       fail(field, 'INVALID_URL', `${model.id} does not accept asset:// URLs; models that do: ${modelsWith((m) => m.acceptsAssetUrls)}.`);
     } else if (!ASSET_URL.test(text)) {
-      fail(field, 'INVALID_URL', 'An asset URL must have the form asset://<ASSET_ID>.');
+      fail(field, 'INVALID_URL', 'An asset URL must have the form asset://<ASSET_ID> (letters, digits, _ and -).');
     }
     return;
   }

@@ -1,6 +1,7 @@
 // Which provider serves which model, with which key and base URL.
 // A provider without a key is not used; with no key at all, the sandbox upstream serves every model.
 import type { Config } from '../config.ts';
+import type { DownloadPermission } from '../media/safe-download.ts';
 import { isInternalHost } from '../net/internal-address.ts';
 import { VIDEO_MODELS, type ProviderKind, type VideoModel } from '../tasks/catalog.ts';
 import { ENDPOINT_FAMILIES } from './families.ts';
@@ -19,6 +20,8 @@ export interface ProviderRoute {
   taskPath(upstreamTaskId: string): string;
   /** Whether the provider would accept a callback to this base URL (seed 003: HTTPS, not internal). */
   acceptsCallbackTo(baseUrl: string): boolean;
+  /** Where this provider's results may be downloaded from. */
+  downloads: DownloadPermission;
 }
 
 export interface ProviderAccount {
@@ -30,6 +33,10 @@ export interface ProviderAccount {
   taskPathTemplate?: string;
   /** The sandbox (in tests) calls back to loopback over plain HTTP; real providers do not. */
   allowsInternalCallbacks?: boolean;
+  /** Hosts the provider serves results from, besides its API host. */
+  resultHosts?: string[];
+  /** The local sandbox serves results from loopback; a real provider never may. */
+  resultHostsArePrivate?: boolean;
 }
 
 /** Where the sandbox mounts each provider's API, below its own base URL. */
@@ -38,13 +45,19 @@ export const SANDBOX_MOUNTS: Readonly<Record<ProviderKind, string>> = {
   odkkk: '/odkkk/apiv1',
 };
 
-export function sandboxAccounts(sandboxBaseUrl: string, options: { allowsInternalCallbacks?: boolean } = {}): ProviderAccount[] {
+export function sandboxAccounts(
+  sandboxBaseUrl: string,
+  options: { allowsInternalCallbacks?: boolean; resultBaseUrl?: string } = {},
+): ProviderAccount[] {
+  const resultHost = new URL(options.resultBaseUrl ?? sandboxBaseUrl).hostname;
   return (Object.keys(SANDBOX_MOUNTS) as ProviderKind[]).map((kind) => ({
     name: SANDBOX_PROVIDER,
     kind,
     baseUrl: sandboxBaseUrl + SANDBOX_MOUNTS[kind],
     apiKey: SANDBOX_API_KEY,
     ...(options.allowsInternalCallbacks ? { allowsInternalCallbacks: true } : {}),
+    resultHosts: [resultHost],
+    resultHostsArePrivate: true,
   }));
 }
 
@@ -73,10 +86,21 @@ export function configuredAccounts(config: Config): ProviderAccount[] {
   return accounts;
 }
 
+export interface DownloadPolicy {
+  /** Hosts trusted for result downloads whatever the provider (MEDIA_TRUSTED_HOSTS). */
+  trustedHosts: readonly string[];
+  /** Hosts allowed to be private addresses (MEDIA_PRIVATE_HOSTS_ALLOWED). */
+  privateHostsAllowed: readonly string[];
+}
+
 export class ProviderDirectory {
   private routes: ProviderRoute[] = [];
 
-  constructor(accounts: ProviderAccount[], private readonly models: readonly VideoModel[] = VIDEO_MODELS) {
+  constructor(
+    accounts: ProviderAccount[],
+    private readonly models: readonly VideoModel[] = VIDEO_MODELS,
+    private readonly downloadPolicy: DownloadPolicy = { trustedHosts: [], privateHostsAllowed: [] },
+  ) {
     this.setAccounts(accounts);
   }
 
@@ -87,6 +111,7 @@ export class ProviderDirectory {
       models.filter((model) => model.providerKind === account.kind).map((model): ProviderRoute => {
         const adapter = ENDPOINT_FAMILIES[model.family];
         const template = account.taskPathTemplate;
+        const providerHosts = [new URL(account.baseUrl).hostname, ...(account.resultHosts ?? [])];
         return {
           provider: account.name,
           model,
@@ -95,6 +120,10 @@ export class ProviderDirectory {
           apiKey: account.apiKey,
           taskPath: template ? (id) => template.replace('{id}', encodeURIComponent(id)) : (id) => adapter.taskPath(id),
           acceptsCallbackTo: (baseUrl) => account.allowsInternalCallbacks || callbackAllowed(baseUrl),
+          downloads: {
+            trustedHosts: [...providerHosts, ...this.downloadPolicy.trustedHosts],
+            privateHostsAllowed: [...(account.resultHostsArePrivate ? providerHosts : []), ...this.downloadPolicy.privateHostsAllowed],
+          },
         };
       }));
   }

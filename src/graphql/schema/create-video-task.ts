@@ -56,7 +56,7 @@ const CreateVideoTaskInputRef = builder.inputType('CreateVideoTaskInput', {
   }),
 });
 
-const CreateVideoTaskPayloadRef = builder.objectRef<CreateVideoTaskResult>('CreateVideoTaskPayload').implement({
+export const CreateVideoTaskPayloadRef = builder.objectRef<CreateVideoTaskResult>('CreateVideoTaskPayload').implement({
   fields: (t) => ({
     task: t.field({ type: VideoTaskRef, nullable: true, resolve: (p) => p.task }),
     userErrors: t.field({ type: [UserErrorRef], resolve: (p) => p.userErrors }),

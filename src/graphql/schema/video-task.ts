@@ -63,6 +63,26 @@ const UsageRef = builder.objectRef<NonNullable<VideoTaskRow['usage']>>('VideoTas
   }),
 });
 
+const ArchiveStatusEnum = builder.enumType('ArchiveStatus', {
+  values: {
+    PENDING: { description: 'Being copied (or waiting to retry).' },
+    ARCHIVED: { description: 'Stored here; videoUrl points at our copy.' },
+    FAILED: { description: 'Could not be copied; `reason` says why (EXPIRED, TOO_LARGE, WRONG_TYPE, ...).' },
+    DELETED: { description: 'Archived, then deleted by the retention setting.' },
+  },
+});
+
+const ArchiveRef = builder.objectRef<VideoTaskRow>('VideoTaskArchive').implement({
+  fields: (t) => ({
+    status: t.field({ type: ArchiveStatusEnum, resolve: (task) => task.archiveStatus! }),
+    reason: t.exposeString('archiveError', { nullable: true, description: 'Why the last attempt failed, or why it was given up.' }),
+    attempts: t.exposeInt('archiveAttempts'),
+    archivedAt: t.expose('archivedAt', { type: DateTimeScalar, nullable: true }),
+    bytes: t.exposeInt('archivedVideoBytes', { nullable: true }),
+    sha256: t.exposeString('archivedVideoSha256', { nullable: true }),
+  }),
+});
+
 export const VideoTaskRef = builder.node(builder.objectRef<VideoTaskRow>('VideoTask'), {
   description: 'One video generation, from submission to result.',
   id: { resolve: (task) => task.id },
@@ -89,9 +109,21 @@ export const VideoTaskRef = builder.node(builder.objectRef<VideoTaskRow>('VideoT
     generateAudio: t.boolean({ nullable: true, description: 'Null when not asked (the provider\'s default).', resolve: (task) => task.request.generateAudio }),
     returnLastFrame: t.boolean({ resolve: (task) => task.request.returnLastFrame }),
     seed: t.field({ type: SafeIntScalar, nullable: true, resolve: (task) => task.request.seed }),
-    videoUrl: t.exposeString('videoUrl', { nullable: true, description: 'The best playable URL of the result.' }),
-    lastFrameUrl: t.exposeString('lastFrameUrl', { nullable: true }),
+    videoUrl: t.string({
+      nullable: true,
+      description: 'The best playable URL: a signed link to our archived copy once there is one, else the provider\'s URL.',
+      resolve: (task, _args, ctx) => ctx.media.video(task),
+    }),
+    lastFrameUrl: t.string({ nullable: true, description: 'The last frame (returnLastFrame): archived copy first.', resolve: (task, _args, ctx) => ctx.media.lastFrame(task) }),
+    upstreamVideoUrl: t.exposeString('videoUrl', { nullable: true, description: 'The provider\'s own result URL (valid until expiresAt).' }),
+    upstreamLastFrameUrl: t.exposeString('lastFrameUrl', { nullable: true }),
     expiresAt: t.expose('expiresAt', { type: DateTimeScalar, nullable: true, description: 'When the provider\'s result URL stops working.' }),
+    archive: t.field({
+      type: ArchiveRef,
+      nullable: true,
+      description: 'Copying the result to this service\'s storage; null while there is no result.',
+      resolve: (task) => task.archiveStatus ? task : null,
+    }),
     estimatedTimeSeconds: t.exposeInt('estimatedTimeSeconds', { nullable: true, description: 'The provider\'s estimate of the time left.' }),
     usage: t.field({ type: UsageRef, nullable: true, resolve: (task) => task.usage }),
     error: t.field({
@@ -110,6 +142,21 @@ export const VideoTaskRef = builder.node(builder.objectRef<VideoTaskRow>('VideoT
     completedAt: t.expose('completedAt', { type: DateTimeScalar, nullable: true }),
   }),
 });
+
+// Lineage refers to VideoTask itself, so it is added once the type exists.
+builder.objectFields(VideoTaskRef, (t) => ({
+    parent: t.field({
+      type: VideoTaskRef,
+      nullable: true,
+      description: 'The task whose last frame this one starts from (extendVideoTask).',
+      resolve: (task, _args, ctx) => (task.parentTaskId ? ctx.tasks.find(ctx.principal, task.parentTaskId) ?? null : null),
+    }),
+    children: t.field({
+      type: [VideoTaskRef],
+      description: 'Tasks started from this one\'s last frame.',
+      resolve: (task, _args, ctx) => ctx.tasks.children(ctx.principal, task.id),
+    }),
+}));
 
 export const VideoTaskFilterInput = builder.inputType('VideoTaskFilter', {
   fields: (t) => ({
