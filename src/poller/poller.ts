@@ -124,7 +124,7 @@ export class Poller {
       tasks.fail(row.id, {
         code: 'TIMEOUT',
         type: 'deadline_exceeded',
-        message: `The task did not finish within ${Math.round(options.deadlineMs / 60_000)} minutes of its creation.`,
+        message: `The task did not finish within ${options.deadlineMs >= 60_000 ? `${Math.round(options.deadlineMs / 60_000)} minutes` : `${Math.round(options.deadlineMs / 1000)} seconds`} of its creation.`,
         param: null,
         fallbackSuggestion: 'create the task again, or raise TASK_DEADLINE_MS',
       });

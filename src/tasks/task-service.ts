@@ -303,17 +303,20 @@ export class VideoTaskService {
       }
       if (upstream.status === null) log.warn({ statusWord: upstream.statusWord }, 'unknown upstream status word; task kept as it was');
       let status = upstream.status ?? (current.status === 'SUBMITTING' ? 'QUEUED' : current.status);
-      if (STATUS_RANK[status] < STATUS_RANK[current.status]) status = current.status;
+      // An answer older than what is known (a late poll, a callback out of order) can add progress at
+      // most: its status word and estimate describe the past.
+      const stale = STATUS_RANK[status] < STATUS_RANK[current.status];
+      if (stale) status = current.status;
       const now = this.now();
       const patch: TaskPatch = {
         upstreamTaskId: upstream.upstreamTaskId,
-        upstreamStatus: upstream.statusWord,
+        upstreamStatus: stale ? current.upstreamStatus : upstream.statusWord,
         status,
         progress: status === 'COMPLETED' ? 100 : Math.max(current.progress, upstream.progress ?? 0),
         videoUrl: upstream.videoUrl ?? current.videoUrl,
         lastFrameUrl: upstream.lastFrameUrl ?? current.lastFrameUrl,
         expiresAt: upstream.expiresAt ?? current.expiresAt,
-        estimatedTimeSeconds: upstream.taskInfo?.estimatedTimeSeconds ?? current.estimatedTimeSeconds,
+        estimatedTimeSeconds: stale ? current.estimatedTimeSeconds : upstream.taskInfo?.estimatedTimeSeconds ?? current.estimatedTimeSeconds,
         usage: upstream.usage ?? current.usage,
         lastPollError: upstream.status === null ? `unknown upstream status "${upstream.statusWord}"` : null,
       };

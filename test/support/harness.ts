@@ -48,6 +48,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     UPSTREAM_TIMEOUT_MS: '2000',
     POLL_LEASE_MS: '5000',
     SQLITE_BUSY_TIMEOUT_MS: '1000',
+    SHUTDOWN_GRACE_MS: '1000',
     ...options.env,
   });
   const logger = createLogger(config.LOG_LEVEL);
@@ -55,8 +56,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ? null
     : await startSandboxServer({ apiKey: SANDBOX_API_KEY, timeScale: 0.01, port: 0, allowInternalCallbacks: true, ...options.sandbox });
   const accounts = sandboxServer ? sandboxAccounts(sandboxServer.url, { allowsInternalCallbacks: true }) : undefined;
-  const app = buildApp({ config, logger, accounts });
-  const url = await app.start(0, '127.0.0.1');
+  let app: App;
+  let url: string;
+  try {
+    app = buildApp({ config, logger, accounts });
+    url = await app.start(0, '127.0.0.1');
+  } catch (error) {
+    // Nothing may keep the test process alive when the app cannot be built.
+    await sandboxServer?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url,
     app,
