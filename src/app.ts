@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import processRequest from 'graphql-upload/processRequest.mjs';
 import type { Logger } from 'pino';
@@ -31,7 +32,7 @@ import { LocalMediaStorage } from './media/media-storage.ts';
 import { SafeDownloader } from './media/safe-download.ts';
 import { MediaUploads } from './media/uploads.ts';
 import { UrlSigner } from './media/url-signer.ts';
-import { useRequestRateLimit } from './limits/request-limits.ts';
+import { useRequestBodyLimit, useRequestRateLimit } from './limits/request-limits.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { requestContext, requestIdFrom } from './observability/request-context.ts';
 import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
@@ -71,6 +72,8 @@ export interface App {
 }
 
 const SANDBOX_PATH = '/sandbox';
+/** The largest GraphQL request body (uploads excepted: their limits are graphql-upload's); Yoga's default. */
+const REQUEST_BODY_LIMIT_BYTES = 25_000_000;
 
 /** Initial context fields beyond Yoga's: the WebSocket transport passes the connection's principal. */
 type InitialContext = { request?: Request; principal?: Principal };
@@ -88,7 +91,8 @@ export function buildApp(deps: AppDeps): App {
   const schedule = new PollSchedule(pollScheduleOptions(config));
   let webSockets: ReturnType<typeof attachWebSocketTransport> | null = null;
   const metrics = new ServiceMetrics({
-    openSubscriptions: () => events.listenerCount(),
+    // WebSocket subscribers sharing another's execution hold no listener of their own (shared-subscriptions.ts).
+    openSubscriptions: () => events.listenerCount() + (webSockets?.sharedSubscribers() ?? 0),
     webSocketConnections: () => webSockets?.connections() ?? 0,
     tasksByStatus: () => store.countByStatus(),
   });
@@ -137,6 +141,7 @@ export function buildApp(deps: AppDeps): App {
   });
   const archiver = new Archiver({
     tasks, providers, storage, downloader, logger, now: deps.now,
+    leaseMs: config.POLL_LEASE_MS,
     onOutcome: (outcome) => metrics.archiveOutcomes.inc({ outcome }),
     expireArchives: (before) => tasks.expireArchives(before),
     options: {
@@ -176,8 +181,22 @@ export function buildApp(deps: AppDeps): App {
     usePrometheus({
       registry: metrics.registry,
       endpoint: '/metrics',
-      metrics: { graphql_envelop_phase_execute: true, graphql_envelop_phase_subscribe: true, graphql_envelop_error_result: true, graphql_envelop_request_duration: true },
+      // GraphQL latency and errors. The plugin's other defaults are off: they cost a fifth of a small
+      // query's CPU (bench/task-query.ts) for little. The deprecated-field counter walks every document
+      // with a TypeInfo on every request, cache hit or not; the request-time summary feeds a t-digest;
+      // parse and validate are cache hits; the HTTP histogram repeats http_request_duration_seconds.
+      metrics: {
+        graphql_envelop_phase_execute: true, graphql_envelop_phase_subscribe: true, graphql_envelop_error_result: true, graphql_envelop_request_duration: true,
+        graphql_envelop_request: false, graphql_envelop_deprecated_field: false, graphql_envelop_request_time_summary: false,
+        graphql_envelop_phase_parse: false, graphql_envelop_phase_validate: false, graphql_envelop_phase_context: false,
+        graphql_envelop_schema_change: false, graphql_yoga_http_duration: false,
+      },
     }) as Plugin<GraphQLContext>,
+    // Queries and mutations run as code compiled once per document (graphql-jit) rather than graphql-js
+    // walking the document on every request: the executor was the largest single cost of a query after
+    // Yoga's own HTTP handling (bench/task-query.ts). Not subscriptions: graphql-jit's subscribe lost
+    // events of filtered subscriptions (videoTasksUpdated) and masked errors in others.
+    useGraphQlJit({}, { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' }) as Plugin<GraphQLContext>,
     {
       // Multipart requests were parsed before Yoga (graphql-upload streams files to disk instead of
       // memory); hand Yoga the operations it produced.
@@ -186,6 +205,9 @@ export function buildApp(deps: AppDeps): App {
         if (operations) setRequestParser(() => operations);
       },
     } satisfies Plugin<GraphQLContext>,
+    // Yoga's own limit (off below) streamed every body through a counter: see useRequestBodyLimit.
+    // After the upload plugin, so that it sees the parser Yoga will use.
+    useRequestBodyLimit(REQUEST_BODY_LIMIT_BYTES),
   ].flat();
   // Not @graphql-yoga/plugin-disable-introspection: it marks HTTP requests as they are parsed, and an
   // operation over WebSocket has no such request, so introspection stayed open there.
@@ -195,6 +217,7 @@ export function buildApp(deps: AppDeps): App {
     schema,
     // Uploads go through graphql-upload (see route()); Yoga's own parser would buffer files in memory.
     multipart: false,
+    maxRequestBodySize: false,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: config.GRAPHIQL ? { title: 'seedance-graphql', subscriptionsProtocol: 'WS' } : false,
@@ -251,7 +274,15 @@ export function buildApp(deps: AppDeps): App {
     }
     if (path === '/graphql' && req.method === 'POST' && /^multipart\/form-data/i.test(req.headers['content-type'] ?? '')) {
       processRequest(req, res, { maxFileSize: config.UPLOAD_MAX_MEDIA_BYTES, maxFiles: 1 }).then(
-        (operations) => yoga(req, res, { req, res, uploadOperations: operations as GraphQLParams | GraphQLParams[] }),
+        (operations) => {
+          // graphql-upload consumes the body (enforcing its own limits: file size, one file, field sizes).
+          // Yoga must neither read it too nor judge it by its Content-Length: its 25 MB request limit
+          // would refuse uploads UPLOAD_MAX_MEDIA_BYTES allows, and cut them off mid-stream. A request
+          // with a parsed `body` is one Yoga does not stream (as behind Express's body-parser).
+          delete req.headers['content-length'];
+          Object.assign(req, { body: operations });
+          return yoga(req, res, { req, res, uploadOperations: operations as GraphQLParams | GraphQLParams[] });
+        },
         (error: { status?: number; message?: string }) => {
           res.writeHead(error.status ?? 400, { 'content-type': 'application/json' })
             .end(JSON.stringify({ errors: [{ message: error.message ?? 'Invalid multipart request', extensions: { code: 'BAD_REQUEST' } }] }));

@@ -371,8 +371,9 @@ describe('provider routing', () => {
   it('mounts the sandbox\'s toapis API at /toapis and its odkkk API at /odkkk/apiv1', () => {
     const base = 'http://127.0.0.1:4000';
     assert.deepEqual(sandboxAccounts(base), [
-      { name: SANDBOX_PROVIDER, kind: 'toapis', baseUrl: 'http://127.0.0.1:4000/toapis', apiKey: SANDBOX_API_KEY },
-      { name: SANDBOX_PROVIDER, kind: 'odkkk', baseUrl: 'http://127.0.0.1:4000/odkkk/apiv1', apiKey: SANDBOX_API_KEY },
+      // The sandbox is local: its result host is loopback, and archive downloads from it are allowed.
+      { name: SANDBOX_PROVIDER, kind: 'toapis', baseUrl: 'http://127.0.0.1:4000/toapis', apiKey: SANDBOX_API_KEY, resultHosts: ['127.0.0.1'], resultHostsArePrivate: true },
+      { name: SANDBOX_PROVIDER, kind: 'odkkk', baseUrl: 'http://127.0.0.1:4000/odkkk/apiv1', apiKey: SANDBOX_API_KEY, resultHosts: ['127.0.0.1'], resultHostsArePrivate: true },
     ]);
     const directory = new ProviderDirectory(sandboxAccounts(base));
     assert.equal(directory.route('seedance-2')?.baseUrl, 'http://127.0.0.1:4000/toapis');

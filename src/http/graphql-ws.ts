@@ -3,12 +3,13 @@
 // masking) applies to this transport exactly as to HTTP. A connection authenticates once, with its
 // connectionParams, and is held to a payload size, a number of subscriptions and a number per key.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { GraphQLError, getOperationAST, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Principal } from '../auth/principal.ts';
+import { SharedSubscriptions, type ShareOptions } from './shared-subscriptions.ts';
 
 export interface WebSocketTransportOptions {
   keepAliveMs: number;
@@ -26,6 +27,14 @@ export type NodeServerContext = { req: IncomingMessage; res: ServerResponse };
 
 type EnvelopedExecute = (args: ExecutionArgs) => unknown;
 
+/** What onSubscribe hands the execute/subscribe hooks (as the root value, which the resolvers ignore). */
+interface OperationRoot {
+  execute: EnvelopedExecute;
+  subscribe: EnvelopedExecute;
+  /** Who else may share this subscription's execution (see SharedSubscriptions); null: nobody. */
+  share: { key: string; owner: WebSocket; options: ShareOptions } | null;
+}
+
 /** Close codes beyond graphql-ws's own: 4401 (no or bad key, like HTTP 401), 4429 (too many connections). */
 const UNAUTHORIZED = 4401;
 const TOO_MANY_CONNECTIONS = 4429;
@@ -34,10 +43,11 @@ export function attachWebSocketTransport<UserContext extends object>(
   server: Server,
   yoga: YogaServerInstance<NodeServerContext, UserContext>,
   options: WebSocketTransportOptions,
-): { close(): Promise<void>; connections(): number } {
+): { close(): Promise<void>; connections(): number; sharedSubscribers(): number } {
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: options.maxPayloadBytes });
   const principals = new WeakMap<WebSocket, Principal>();
   const connectionsPerKey = new Map<string, number>();
+  const shared = new SharedSubscriptions();
 
   const disposable = useServer(
     {
@@ -65,8 +75,12 @@ export function attachWebSocketTransport<UserContext extends object>(
         principals.set(socket, principal);
         return true;
       },
-      execute: (args) => (args.rootValue as { execute: EnvelopedExecute }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: EnvelopedExecute }).subscribe(args) as never,
+      execute: (args) => (args.rootValue as OperationRoot).execute(args) as never,
+      subscribe: (args) => {
+        const { share, subscribe } = args.rootValue as OperationRoot;
+        if (!share) return subscribe(args) as never;
+        return shared.subscribe(share.key, share.owner, share.options, () => subscribe(args) as never);
+      },
       onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already registered this operation under its id: count the others.
         if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= options.maxSubscriptionsPerConnection) {
@@ -93,13 +107,25 @@ export function attachWebSocketTransport<UserContext extends object>(
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
+        const principal = principals.get(ctx.extra.socket);
+        const replayLatest = startsWithCurrentState(schema, document, payload.operationName);
+        const root: OperationRoot = {
+          execute,
+          subscribe,
+          share: replayLatest === null ? null : {
+            // Everything the results depend on: who asks (what they may see), the operation, its variables.
+            key: JSON.stringify([principal?.ownerId, principal?.role, payload.operationName ?? null, payload.query, payload.variables ?? null]),
+            owner: ctx.extra.socket,
+            options: { replayLatest },
+          },
+        };
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName,
           document,
           variableValues: payload.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: root,
         };
         return args;
       },
@@ -109,6 +135,7 @@ export function attachWebSocketTransport<UserContext extends object>(
   );
   return {
     connections: () => wss.clients.size,
+    sharedSubscribers: () => shared.joined(),
     async close() {
       // 1001 "going away": the server is shutting down, clients may reconnect elsewhere.
       for (const socket of wss.clients) socket.close(1001, 'Server shutting down');
@@ -116,4 +143,18 @@ export function attachWebSocketTransport<UserContext extends object>(
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Whether the subscription's root field says (extensions.startsWithCurrentState) that its stream opens
+ * with the current state, so that a subscriber joining a shared execution is given the latest result
+ * first; null when that cannot be told from the operation (a root fragment), which is then not shared.
+ */
+function startsWithCurrentState(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined): boolean | null {
+  const operation = getOperationAST(document, operationName);
+  const root = schema.getSubscriptionType()?.getFields();
+  if (operation?.operation !== 'subscription' || !root) return null;
+  const fields = operation.selectionSet.selections;
+  if (!fields.every((selection) => selection.kind === 'Field')) return null;
+  return fields.every((field) => field.kind === 'Field' && root[field.name.value]?.extensions?.startsWithCurrentState === true);
 }

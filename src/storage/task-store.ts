@@ -1,6 +1,7 @@
-// Reads and writes video task rows. Lookups by id are prepared once: unprepared drizzle
-// queries were about 10x slower on this path.
-import { and, asc, desc, eq, inArray, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
+// Reads and writes video task rows. Lookups by id, plain pages, inserts and updates run prepared
+// statements: unprepared drizzle queries were about 10x slower on lookups by id, and building and
+// preparing a statement cost more than running it on the other hot paths (bench/).
+import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { VideoTaskStatus } from '../tasks/status.ts';
 import type { Db } from './database.ts';
 import { videoTasks, type NewVideoTaskRow, type VideoTaskRow } from './schema.ts';
@@ -25,6 +26,35 @@ export interface TaskListQuery {
   inverted?: boolean;
 }
 
+type PreparedWrite = { get(values: Record<string, unknown>): VideoTaskRow | undefined };
+
+/** The placeholder of the row id in prepared updates (no column is named so). */
+const ROW_ID = '$rowId';
+const COLUMNS = getTableColumns(videoTasks);
+
+/** The columns a write sets: those with a value (undefined means "not written", as drizzle reads it). */
+const writtenColumns = (values: Record<string, unknown>) =>
+  Object.keys(values).filter((key) => values[key] !== undefined).sort() as (keyof typeof COLUMNS)[];
+
+const placeholders = (columns: readonly (keyof typeof COLUMNS)[]) =>
+  Object.fromEntries(columns.map((column) => [column, sql`${sql.placeholder(column)}`]));
+
+/**
+ * Each column's value as SQLite stores it (JSON text, epoch milliseconds), done here because drizzle
+ * hands placeholder values to the column's encoder even when null (the timestamp encoder then throws).
+ */
+function driverValues(values: Record<string, unknown>, columns: readonly (keyof typeof COLUMNS)[]): Record<string, unknown> {
+  const mapped: Record<string, unknown> = {};
+  for (const column of columns) {
+    const value = values[column];
+    mapped[column] = value === null ? null : COLUMNS[column].mapToDriverValue(value as never);
+  }
+  return mapped;
+}
+
+/** A cursor's values, or the placeholders a prepared page statement binds them to. */
+type Cursorish = { createdAt: number | Placeholder; id: string | Placeholder };
+
 export type TaskPatch = Partial<Omit<NewVideoTaskRow, 'id' | 'createdAt'>>;
 
 export class TaskStore {
@@ -32,6 +62,8 @@ export class TaskStore {
   private readonly deleteById;
   private readonly byIdempotencyKey;
   private readonly unfinishedOf;
+  private readonly listStatements = new Map<string, { all(values: Record<string, unknown>): VideoTaskRow[] }>();
+  private readonly writeStatements = new Map<string, PreparedWrite>();
 
   constructor(readonly db: Db) {
     this.byId = db.select().from(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
@@ -61,7 +93,10 @@ export class TaskStore {
   }
 
   insert(row: NewVideoTaskRow): VideoTaskRow {
-    return this.db.insert(videoTasks).values(row).returning().get();
+    const columns = writtenColumns(row);
+    const statement = this.writeStatement(`insert ${columns}`, () =>
+      this.db.insert(videoTasks).values(placeholders(columns) as unknown as NewVideoTaskRow).returning().prepare());
+    return statement.get(driverValues(row, columns))!;
   }
 
   get(id: string): VideoTaskRow | undefined {
@@ -74,7 +109,26 @@ export class TaskStore {
   }
 
   update(id: string, patch: TaskPatch): VideoTaskRow | undefined {
-    return this.db.update(videoTasks).set(patch).where(eq(videoTasks.id, id)).returning().get();
+    const columns = writtenColumns(patch);
+    // Nothing to set: drizzle's own error ("No values to set"), as before.
+    if (columns.length === 0) return this.db.update(videoTasks).set(patch).where(eq(videoTasks.id, id)).returning().get();
+    const statement = this.writeStatement(`update ${columns}`, () =>
+      this.db.update(videoTasks).set(placeholders(columns)).where(eq(videoTasks.id, sql.placeholder(ROW_ID))).returning().prepare());
+    return statement.get({ ...driverValues(patch, columns), [ROW_ID]: id });
+  }
+
+  /**
+   * Inserts and updates run statements prepared once per set of columns written (a handful of shapes
+   * occur): building and preparing the statement on every write cost more than running it
+   * (bench/create.ts), as unprepared lookups by id did.
+   */
+  private writeStatement(shape: string, prepare: () => PreparedWrite): PreparedWrite {
+    let statement = this.writeStatements.get(shape);
+    if (!statement) {
+      statement = prepare();
+      this.writeStatements.set(shape, statement);
+    }
+    return statement;
   }
 
   delete(id: string): void {
@@ -114,6 +168,10 @@ export class TaskStore {
       .returning().all();
   }
 
+  renewLease(id: string, owner: string, until: Date): void {
+    this.db.update(videoTasks).set({ leaseExpiresAt: until }).where(and(eq(videoTasks.id, id), eq(videoTasks.leaseOwner, owner))).run();
+  }
+
   children(parentId: string): VideoTaskRow[] {
     return this.db.select().from(videoTasks).where(eq(videoTasks.parentTaskId, parentId))
       .orderBy(asc(videoTasks.createdAt), asc(videoTasks.id)).all();
@@ -132,16 +190,52 @@ export class TaskStore {
 
   /** Keyset paging, newest first; the indexes on (created_at, id) serve every page at the same cost. */
   list(query: TaskListQuery): VideoTaskRow[] {
+    // Pages without a status or model filter (nearly all of them) run a statement prepared once per
+    // shape: building and preparing the query was half the cost of a page (bench/task-list.ts).
+    if (!query.statuses?.length && !query.models?.length) {
+      return this.listStatement(query).all({
+        ownerId: query.ownerId ?? null,
+        afterCreatedAt: query.after?.createdAt ?? null, afterId: query.after?.id ?? null,
+        beforeCreatedAt: query.before?.createdAt ?? null, beforeId: query.before?.id ?? null,
+        limit: query.limit,
+      });
+    }
+    return this.listQuery(query, {
+      ownerId: query.ownerId, after: query.after, before: query.before, limit: query.limit,
+    }).all();
+  }
+
+  /** The prepared statement of a filterless page: one per (owner or not, after, before, direction). */
+  private listStatement(query: TaskListQuery) {
+    const shape = `${query.ownerId ? 1 : 0}${query.after ? 1 : 0}${query.before ? 1 : 0}${query.inverted ? 1 : 0}`;
+    let statement = this.listStatements.get(shape);
+    if (!statement) {
+      const p = sql.placeholder;
+      statement = this.listQuery(query, {
+        ownerId: query.ownerId ? p('ownerId') : null,
+        after: query.after ? { createdAt: p('afterCreatedAt'), id: p('afterId') } : null,
+        before: query.before ? { createdAt: p('beforeCreatedAt'), id: p('beforeId') } : null,
+        limit: p('limit'),
+      }).prepare();
+      this.listStatements.set(shape, statement);
+    }
+    return statement;
+  }
+
+  /** The page query, with the given values (or placeholders) for owner, cursors and limit. */
+  private listQuery(query: TaskListQuery, values: {
+    ownerId?: string | Placeholder | null; after?: Cursorish | null; before?: Cursorish | null; limit: number | Placeholder;
+  }) {
     const conditions: SQL[] = [];
-    if (query.ownerId) conditions.push(eq(videoTasks.ownerId, query.ownerId));
+    if (values.ownerId) conditions.push(eq(videoTasks.ownerId, values.ownerId));
     if (query.statuses?.length) conditions.push(inArray(videoTasks.status, [...query.statuses]));
     if (query.models?.length) conditions.push(inArray(videoTasks.model, [...query.models]));
-    if (query.after) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) < (${query.after.createdAt}, ${query.after.id})`);
-    if (query.before) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) > (${query.before.createdAt}, ${query.before.id})`);
+    if (values.after) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) < (${values.after.createdAt}, ${values.after.id})`);
+    if (values.before) conditions.push(sql`(${videoTasks.createdAt}, ${videoTasks.id}) > (${values.before.createdAt}, ${values.before.id})`);
     const order = query.inverted
       ? [asc(videoTasks.createdAt), asc(videoTasks.id)]
       : [desc(videoTasks.createdAt), desc(videoTasks.id)];
-    return this.db.select().from(videoTasks).where(and(...conditions)).orderBy(...order).limit(query.limit).all();
+    return this.db.select().from(videoTasks).where(and(...conditions)).orderBy(...order).limit(values.limit);
   }
 }
 

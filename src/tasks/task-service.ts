@@ -154,8 +154,9 @@ export class VideoTaskService {
     if (limited) return { task: null, userErrors: [limited] };
 
     let row: VideoTaskRow;
+    let callbackUrl: string | undefined;
     try {
-      row = this.insertSubmitting({ principal, provider: route.provider, request, idempotencyKey, fingerprint, requestId: meta.requestId, parentTaskId: meta.parentTaskId });
+      ({ row, callbackUrl } = this.insertSubmitting({ principal, route, request, idempotencyKey, fingerprint, requestId: meta.requestId, parentTaskId: meta.parentTaskId }));
     } catch (error) {
       // Another process won a race for the same idempotency key: its task is the answer.
       const earlier = idempotencyKey ? this.deps.store.findByIdempotencyKey(principal.ownerId, idempotencyKey) : undefined;
@@ -165,24 +166,36 @@ export class VideoTaskService {
 
     let upstreamTask: UpstreamTask;
     try {
-      upstreamTask = await this.sendSubmission(row, route);
+      upstreamTask = await this.sendSubmission(row, route, { callbackUrl });
     } catch (error) {
       return this.submissionFailed(row, route, error as UpstreamFailure, 'request');
     }
     return { task: this.applyUpstream(row.id, upstreamTask, 'submission') ?? null, userErrors: [] };
   }
 
-  /** The row written before the create request leaves, leased to this process (see resumeSubmission). */
+  /**
+   * The row written before the create request leaves, leased to this process (see resumeSubmission),
+   * with the submission attempt (and callback token) already recorded: the request leaves right after
+   * this commit, so one durable write covers both. With synchronous=FULL every commit waits for an
+   * fsync that blocks the event loop; marking the attempt in a second commit cost a third of a
+   * create's time (bench/create.ts). A crash before the request leaves now reads as "may have left"
+   * (SUBMISSION_UNCONFIRMED) rather than being resubmitted, but the client got no answer either way.
+   */
   private insertSubmitting(task: {
-    principal: Principal; provider: string; request: VideoRequest;
+    principal: Principal; route: ProviderRoute; request: VideoRequest;
     idempotencyKey: string | null; fingerprint: string | null; requestId?: string; parentTaskId?: string;
-  }): VideoTaskRow {
+  }): { row: VideoTaskRow; callbackUrl?: string } {
+    const id = this.newId();
+    const callbackUrl = this.callbackUrlFor({ id }, task.route);
+    const token = callbackUrl ? randomBytes(32).toString('base64url') : null;
     const createdAt = this.now();
     const leaseUntil = new Date(createdAt.getTime() + this.deps.leaseMs);
-    return this.deps.store.insert({
-      id: this.newId(),
+    const row = this.deps.store.insert({
+      id,
+      submissionAttemptedAt: createdAt,
+      callbackTokenHash: token ? sha256(token).toString('hex') : null,
       model: task.request.model,
-      provider: task.provider,
+      provider: task.route.provider,
       request: task.request,
       prompt: task.request.prompt,
       status: 'SUBMITTING',
@@ -199,6 +212,7 @@ export class VideoTaskService {
       requestId: task.requestId ?? null,
       parentTaskId: task.parentTaskId ?? null,
     });
+    return { row, callbackUrl: callbackUrl && token ? callbackUrl(token) : undefined };
   }
 
   private replay(earlier: VideoTaskRow, fingerprint: string | null): CreateVideoTaskResult {
@@ -380,6 +394,11 @@ export class VideoTaskService {
     };
   }
 
+  /** Extends this process's lease on a task it is still working on (a long download). */
+  renewLease(taskId: string): void {
+    this.deps.store.renewLease(taskId, this.deps.owner, new Date(this.now().getTime() + this.deps.leaseMs));
+  }
+
   /** Takes results due to be archived, for this process. */
   claimArchives(limit: number): VideoTaskRow[] {
     const now = this.now();
@@ -536,20 +555,27 @@ export class VideoTaskService {
     });
   }
 
-  /** Marks the attempt (and the callback token) durably, then sends the create request. */
-  private async sendSubmission(row: VideoTaskRow, route: ProviderRoute): Promise<UpstreamTask> {
-    const callbackUrl = this.callbackUrlFor(row, route);
-    const token = callbackUrl ? randomBytes(32).toString('base64url') : null;
-    this.deps.store.update(row.id, {
-      submissionAttemptedAt: this.now(),
-      callbackTokenHash: token ? sha256(token).toString('hex') : null,
-    });
-    const upstreamTask = await this.deps.upstream.submit(route, row.request, { callbackUrl: callbackUrl && token ? callbackUrl(token) : undefined });
+  /**
+   * Marks the attempt (and the callback token) durably, then sends the create request; `recorded`
+   * when the row was written with its attempt already marked (create: see insertSubmitting).
+   */
+  private async sendSubmission(row: VideoTaskRow, route: ProviderRoute, recorded?: { callbackUrl?: string }): Promise<UpstreamTask> {
+    let callbackUrl = recorded?.callbackUrl;
+    if (!recorded) {
+      const callbackFor = this.callbackUrlFor(row, route);
+      const token = callbackFor ? randomBytes(32).toString('base64url') : null;
+      this.deps.store.update(row.id, {
+        submissionAttemptedAt: this.now(),
+        callbackTokenHash: token ? sha256(token).toString('hex') : null,
+      });
+      callbackUrl = callbackFor && token ? callbackFor(token) : undefined;
+    }
+    const upstreamTask = await this.deps.upstream.submit(route, row.request, { callbackUrl });
     this.deps.logger.info({ taskId: row.id, provider: route.provider, upstreamTaskId: upstreamTask.upstreamTaskId }, 'task submitted');
     return upstreamTask;
   }
 
-  private callbackUrlFor(row: VideoTaskRow, route: ProviderRoute): ((token: string) => string) | null {
+  private callbackUrlFor(row: Pick<VideoTaskRow, 'id'>, route: ProviderRoute): ((token: string) => string) | null {
     const base = this.deps.publicUrl;
     if (!base || !route.model.callback || !route.acceptsCallbackTo(base)) return null;
     return (token) => `${base}/webhooks/upstream/${encodeURIComponent(row.id)}/${token}`;

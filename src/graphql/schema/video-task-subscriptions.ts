@@ -6,6 +6,8 @@ import { VideoTaskFilterInput, VideoTaskRef } from './video-task.ts';
 builder.subscriptionField('videoTaskUpdated', (t) => t.field({
   type: VideoTaskRef,
   description: 'The task as it is now, then every change; the subscription completes after a terminal state.',
+  // Read by the WebSocket transport: subscribers joining a shared execution get its latest result first.
+  extensions: { startsWithCurrentState: true },
   args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
   subscribe: (_root, { id }, ctx) => {
     if (!ctx.tasks.find(ctx.principal, id.id)) throw new GraphQLError('No such task.', { extensions: { code: 'NOT_FOUND' } });
