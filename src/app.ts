@@ -368,8 +368,12 @@ export function buildApp(deps: AppDeps): App {
       await transport.close();
       sandbox?.close();
       const grace = setTimeout(() => server.closeAllConnections(), config.SHUTDOWN_GRACE_MS);
+      // A request finishing during the drain leaves a keep-alive socket idle; close those as they appear,
+      // or the drain would wait for clients to hang up.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       await closed;
       clearTimeout(grace);
+      clearInterval(sweep);
       await Promise.all([upstream.close(), downloader.close()]);
       db.$client.pragma('wal_checkpoint(TRUNCATE)');
       db.$client.close();

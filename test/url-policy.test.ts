@@ -46,6 +46,12 @@ const REFUSED: RefusedCase[] = [
   { url: 'http://169.254.169.254/latest/meta-data', why: 'cloud metadata service (link-local)' },
   { url: 'http://[::ffff:169.254.169.254]/latest/meta-data', why: 'metadata service, IPv4-mapped' },
   { url: 'http://[fe80::1]/', why: 'IPv6 link-local' },
+  { url: 'http://[ff02::1]/', why: 'IPv6 multicast' },
+  { url: 'http://[fec0::1]/', why: 'IPv6 site-local (deprecated)' },
+  { url: 'http://[::127.0.0.1]/', why: 'IPv4-compatible IPv6 loopback' },
+  { url: 'http://[64:ff9b::7f00:1]/', why: 'NAT64 of loopback' },
+  { url: 'http://[2002:7f00:1::]/', why: '6to4 of loopback' },
+  { url: 'http://192.0.0.8/', why: 'IETF protocol assignments (192.0.0.0/24)' },
   { url: 'http://metadata.google.internal/', why: 'cloud-internal DNS name' },
   // Private networks.
   { url: 'http://10.0.0.1/a.png', why: '10/8' },

@@ -25,11 +25,18 @@ function isInternalIPv4(address: string): boolean {
     || (a === 169 && b === 254)
     || (a === 172 && b >= 16 && b <= 31)
     || (a === 192 && b === 168)
+    || (a === 192 && b === 0 && Number(address.split('.')[2]) === 0)
     || (a === 100 && b >= 64 && b <= 127);
 }
 
 function isInternalIPv6(address: string): boolean {
   if (address === '::' || address === '::1') return true;
+  // Multicast (ff00::/8) and the deprecated site-local range (fec0::/10).
+  if (/^ff[0-9a-f]{0,2}:/.test(address) || /^fe[c-f][0-9a-f]?:/.test(address)) return true;
+  // Translation ranges can carry any IPv4 address, private ones included: NAT64 (64:ff9b::/96) and
+  // 6to4 (2002::/16). IPv4-compatible addresses (::a.b.c.d, written ::xxxx:xxxx by the URL parser) too.
+  if (address.startsWith('64:ff9b:') || address.startsWith('2002:')) return true;
+  if (/^::[0-9a-f]{1,4}:[0-9a-f]{1,4}$/.test(address) || /^::\d+\.\d+\.\d+\.\d+$/.test(address)) return true;
   if (/^f[cd][0-9a-f]{0,2}:/.test(address) || /^fe[89ab][0-9a-f]?:/.test(address)) return true;
   // IPv4-mapped addresses: the URL parser writes ::ffff:127.0.0.1 as ::ffff:7f00:1.
   const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(address);
