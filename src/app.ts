@@ -32,7 +32,7 @@ import { LocalMediaStorage } from './media/media-storage.ts';
 import { SafeDownloader } from './media/safe-download.ts';
 import { MediaUploads } from './media/uploads.ts';
 import { UrlSigner } from './media/url-signer.ts';
-import { useRequestBodyLimit, useRequestRateLimit } from './limits/request-limits.ts';
+import { rateLimited, useRequestBodyLimit, useRequestRateLimit } from './limits/request-limits.ts';
 import { ServiceMetrics } from './observability/metrics.ts';
 import { requestContext, requestIdFrom } from './observability/request-context.ts';
 import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
@@ -166,6 +166,7 @@ export function buildApp(deps: AppDeps): App {
     },
   });
 
+  const requestLimiter = new RateLimiter(config.RATE_LIMIT_REQUESTS_PER_MINUTE);
   const development = config.NODE_ENV === 'development';
   const armor = EnvelopArmorPlugin({
     maxDepth: { n: config.GRAPHQL_MAX_DEPTH },
@@ -177,7 +178,7 @@ export function buildApp(deps: AppDeps): App {
   });
   const plugins: Plugin<GraphQLContext>[] = [
     armor as Plugin<GraphQLContext>,
-    useRequestRateLimit(new RateLimiter(config.RATE_LIMIT_REQUESTS_PER_MINUTE)),
+    useRequestRateLimit(requestLimiter),
     usePrometheus({
       registry: metrics.registry,
       endpoint: '/metrics',
@@ -235,7 +236,8 @@ export function buildApp(deps: AppDeps): App {
       uploads,
     }),
     logging: {
-      debug: (...args) => logger.debug(args.map(String).join(' ')),
+      // Yoga logs at debug several times per request: the message is built only when it will be written.
+      debug: (...args) => { if (logger.isLevelEnabled('debug')) logger.debug(args.map(String).join(' ')); },
       info: (...args) => logger.info(args.map(String).join(' ')),
       warn: (...args) => logger.warn(args.map(String).join(' ')),
       error: (...args) => logger.error({ err: args.find((a) => a instanceof Error) }, args.filter((a) => !(a instanceof Error)).map(String).join(' ') || 'graphql error'),
@@ -312,6 +314,10 @@ export function buildApp(deps: AppDeps): App {
     maxSubscriptionsPerConnection: config.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxConnectionsPerKey: config.WS_MAX_CONNECTIONS_PER_KEY,
     authenticate: (params) => authenticator.principalForConnection(params),
+    admitSharedSubscriber: (principal) => {
+      const decision = requestLimiter.take(principal.ownerId);
+      return decision.ok ? null : rateLimited(`Too many requests for this key; retry in ${decision.retryAfterSeconds} s.`, decision.retryAfterSeconds);
+    },
     logger,
   });
   const transport = webSockets;

@@ -536,3 +536,35 @@ describe('WebSocket limits', () => {
     for (const c of [second, otherKey, replacement]) c.socket.close();
   });
 });
+
+describe('a subscriber joining a shared WebSocket execution', () => {
+  it('is still charged against the per-key request limit', async () => {
+    const { startHarness } = await import('./support/harness.ts');
+    const { createClient } = await import('graphql-ws');
+    const { default: WebSocketImpl } = await import('ws');
+    const h = await startHarness({ env: { RATE_LIMIT_REQUESTS_PER_MINUTE: '3' }, sandbox: { timeScale: 1 } });
+    const clients: ReturnType<typeof createClient>[] = [];
+    try {
+      const created = await h.gql(`mutation { createVideoTask(input: { model: "seedance-2", prompt: "shared" }) { task { id } } }`);
+      const id = created.data.createVideoTask.task.id;
+      const outcomes: string[] = [];
+      // Three more operations from three connections: the first starts the shared execution (charged
+      // by envelop), the next joins it (charged on joining), the third finds the bucket empty.
+      for (let i = 0; i < 3; i++) {
+        const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocketImpl, retryAttempts: 0 });
+        clients.push(client);
+        outcomes.push(await new Promise<string>((resolve) => {
+          client.subscribe({ query: `subscription($id: ID!) { videoTaskUpdated(id: $id) { status } }`, variables: { id } }, {
+            next: (result) => resolve(result.errors ? String(result.errors[0]?.extensions?.code) : 'event'),
+            error: (error) => resolve(`error ${JSON.stringify(error)}`),
+            complete: () => resolve('complete'),
+          });
+        }));
+      }
+      assert.deepEqual(outcomes, ['event', 'event', 'RATE_LIMITED']);
+    } finally {
+      await Promise.all(clients.map((c) => c.dispose()));
+      await h.stop();
+    }
+  });
+});

@@ -19,6 +19,8 @@ export interface WebSocketTransportOptions {
   maxConnectionsPerKey: number;
   /** Throws (a typed 401) when the connection's credential is missing or wrong. */
   authenticate(connectionParams: Readonly<Record<string, unknown>> | undefined): Principal;
+  /** The per-key request limit for a subscriber joining a shared execution; an error refuses it. */
+  admitSharedSubscriber?(principal: Principal): GraphQLError | null;
   logger: Logger;
 }
 
@@ -79,7 +81,12 @@ export function attachWebSocketTransport<UserContext extends object>(
       subscribe: (args) => {
         const { share, subscribe } = args.rootValue as OperationRoot;
         if (!share) return subscribe(args) as never;
-        return shared.subscribe(share.key, share.owner, share.options, () => subscribe(args) as never);
+        return shared.subscribe(share.key, share.owner, share.options, () => subscribe(args) as never, () => {
+          // A joiner skips envelop's onSubscribe (and its limits): it is charged here instead.
+          const principal = principals.get(share.owner);
+          const refusal = principal ? options.admitSharedSubscriber?.(principal) : null;
+          return refusal ? { errors: [refusal] } : null;
+        });
       },
       onSubscribe: async (ctx, id, payload) => {
         // graphql-ws has already registered this operation under its id: count the others.

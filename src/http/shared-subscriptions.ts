@@ -28,11 +28,20 @@ export class SharedSubscriptions {
    * `owner` is the subscriber's connection: sharing is across connections only, so each operation one
    * connection runs stays its own (its own listener, counted and ended as before).
    */
-  async subscribe(key: string, owner: object, options: ShareOptions, start: () => Started | Promise<Started>): Promise<Started> {
+  async subscribe(
+    key: string, owner: object, options: ShareOptions, start: () => Started | Promise<Started>,
+    /** Asked before joining a running execution (which skips envelop, so its limits): a refusal ends it. */
+    admit: () => ExecutionResult | null = () => null,
+  ): Promise<Started> {
     for (;;) {
-      const group = await (this.groups.get(key) ?? this.start(key, options, start));
+      const running = this.groups.get(key);
+      const group = await (running ?? this.start(key, options, start));
       if (!(group instanceof Group)) return group;
       if (group.has(owner)) return start();
+      if (running) {
+        const refusal = admit();
+        if (refusal) return refusal;
+      }
       const member = group.join(owner);
       // The group lost its last subscriber (and its source) while this one waited: start afresh.
       if (member) return member;
