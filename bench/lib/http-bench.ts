@@ -1,0 +1,77 @@
+// The two measurements every HTTP benchmark makes of its subjects: peak throughput (closed loop, as
+// fast as the server answers), and latency at one fixed offered rate for all (open loop, see
+// load-worker.ts), so that a subject that falls behind shows it in its tail.
+import { assertClean, type LoadGenerator, type LoadRequest } from './load.ts';
+import { interleavedRounds, type Rows } from './measure.ts';
+import { cpuSeconds } from './processes.ts';
+import type { BenchContext } from './types.ts';
+
+export interface HttpSubject {
+  name: string;
+  /** Origin, e.g. http://127.0.0.1:4000. */
+  url: string;
+  requests: LoadRequest[];
+  headers?: Record<string, string>;
+  /** The server's process id: its CPU time per request is recorded with the throughput. */
+  pid?: number;
+}
+
+export const THROUGHPUT = 'throughput';
+export const CPU_PER_REQUEST = 'server CPU per request';
+export const P99_CLOSED_LOOP = 'p99 at that throughput';
+export const P50_AT_RATE = 'p50 at fixed rate';
+export const P99_AT_RATE = 'p99 at fixed rate';
+export const ACHIEVED_RATE = 'achieved at fixed rate';
+
+/**
+ * Rows `throughput` (req/s) and, where the pid is known, `server CPU per request` (µs) per subject, over
+ * `connections` concurrent connections; with `latency`, also the p99 of those closed-loop requests.
+ */
+export async function measureThroughput(
+  ctx: BenchContext, load: LoadGenerator, subjects: readonly HttpSubject[], rows: Rows,
+  { connections = 50, latency = false }: { connections?: number; latency?: boolean } = {},
+): Promise<void> {
+  const options = (subject: HttpSubject, durationSeconds: number) => ({
+    url: subject.url, requests: subject.requests, headers: subject.headers, connections, durationSeconds,
+  });
+  await interleavedRounds(ctx, subjects, async (subject, round) => {
+    const cpuBefore = subject.pid === undefined ? null : cpuSeconds(subject.pid);
+    const result = assertClean(await load.run(options(subject, ctx.durationSeconds)), `${subject.name} throughput`);
+    const cpuAfter = subject.pid === undefined ? null : cpuSeconds(subject.pid);
+    rows.add(subject.name, THROUGHPUT, 'req/s', result.throughput);
+    const cpuMicros = cpuBefore !== null && cpuAfter !== null ? ((cpuAfter - cpuBefore) * 1e6) / result.requests : null;
+    if (cpuMicros !== null) rows.add(subject.name, CPU_PER_REQUEST, 'µs', cpuMicros);
+    if (latency) rows.add(subject.name, P99_CLOSED_LOOP, 'ms', result.latencyMs.p99);
+    ctx.log(`  round ${round} ${subject.name}: ${Math.round(result.throughput)} req/s, ${cpuMicros === null ? '?' : Math.round(cpuMicros)} µs CPU/request (p99 ${result.latencyMs.p99.toFixed(2)} ms at ${connections} connections)`);
+  }, async (subject) => {
+    assertClean(await load.run(options(subject, ctx.warmupSeconds)), `${subject.name} warm-up`);
+  });
+}
+
+/** Rows `p50/p99 at fixed rate` (ms) and the rate achieved, per subject, at `rate` req/s. */
+export async function measureLatencyAtRate(
+  ctx: BenchContext, load: LoadGenerator, subjects: readonly HttpSubject[], rows: Rows, rate: number, connections = 32,
+): Promise<void> {
+  const run = (subject: HttpSubject, durationSeconds: number) => load.run({
+    url: subject.url, requests: subject.requests, headers: subject.headers, connections: Math.min(connections, Math.ceil(rate)), durationSeconds, rate,
+  });
+  ctx.log(`  latency at a fixed ${Math.round(rate)} req/s`);
+  await interleavedRounds(ctx, subjects, async (subject, round) => {
+    const result = assertClean(await run(subject, ctx.durationSeconds), `${subject.name} at ${Math.round(rate)} req/s`);
+    rows.add(subject.name, P50_AT_RATE, 'ms', result.latencyMs.p50);
+    rows.add(subject.name, P99_AT_RATE, 'ms', result.latencyMs.p99);
+    rows.add(subject.name, ACHIEVED_RATE, 'req/s', result.throughput);
+    ctx.log(`  round ${round} ${subject.name}: p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${Math.round(result.throughput)} req/s`);
+  }, async (subject) => {
+    // Already warm from the throughput rounds; a second at the rate settles connections.
+    assertClean(await run(subject, 1), `${subject.name} warm-up at rate`);
+  });
+}
+
+/** POSTs `body` and returns the parsed JSON answer (for checking a subject answers what the others do). */
+export async function fetchJson(url: string, init: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<unknown> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as unknown;
+}

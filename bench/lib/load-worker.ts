@@ -1,0 +1,135 @@
+// The load generator process (started pinned by load.ts): runs autocannon's programmatic API, one job at
+// a time, and answers with throughput and its own sub-millisecond latency percentiles.
+//
+// Two things are done around autocannon, both through its `setupClient` hook:
+// - Latencies are recorded here in microseconds: autocannon's own histogram keeps whole milliseconds,
+//   too coarse for sub-millisecond answers and for comparing two p99s within 20%.
+// - A fixed offered rate is paced here, wrk2-style. autocannon's `overallRate`/`connectionRate` give each
+//   connection a quota per second and release it at the top of the second, every connection at the
+//   same instant: the server sees a burst at full concurrency, then silence, which measures latency at
+//   peak load rather than at the stated rate. Instead, each connection sends at evenly spaced times
+//   (connections staggered across the interval); when an answer comes back after the next send was
+//   due, the next request goes at once and its latency is counted from when it was due, so a stalled
+//   server shows in the tail instead of quietly lowering the offered rate (coordinated omission).
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { serveChild } from './child-process.ts';
+import type { LoadOptions, LoadResult } from './load.ts';
+
+interface AutocannonClient {
+  destroyed: boolean;
+  _doRequest(): void;
+  requestIterator: { requests: unknown[]; currentRequestIndex: number; currentRequest: unknown };
+  /** Set here: when the request in flight was sent, or was due to be sent. */
+  benchStart?: number;
+}
+
+interface AutocannonResult {
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  statusCodeStats: Record<string, { count: number }>;
+}
+
+type Autocannon = (options: Record<string, unknown>, callback: (error: Error | null, result: AutocannonResult) => void) => {
+  on(event: 'response', listener: (client: AutocannonClient, statusCode: number, bytes: number, responseTime: number) => void): void;
+  stop(): void;
+};
+
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+function run(options: LoadOptions): Promise<LoadResult> {
+  const requests = options.requests.map((request) => ({
+    method: request.method ?? 'GET',
+    path: request.path ?? '/',
+    headers: { ...options.headers, ...request.headers },
+    ...(request.body === undefined ? {} : { body: request.body }),
+  }));
+  const rate = options.rate ?? null;
+  const connections = options.connections;
+  // Each connection sends every `spacing` ms; connection i starts i/rate seconds after the first.
+  const spacing = rate ? (connections * 1000) / rate : 0;
+  const latencies: number[] = [];
+  let completed = 0;
+  let clients = 0;
+  let firstStatusError: string | null = null;
+  const started = performance.now();
+
+  return new Promise<LoadResult>((resolve, reject) => {
+    const instance = autocannon({
+      url: options.url,
+      connections,
+      duration: options.durationSeconds,
+      timeout: options.timeoutSeconds ?? 10,
+      requests,
+      setupClient(client: AutocannonClient) {
+        const index = clients++;
+        // Spread the connections over the request list so they do not ask for the same rows in step.
+        const iterator = client.requestIterator;
+        const first = Math.floor((index * iterator.requests.length) / connections) % iterator.requests.length;
+        iterator.currentRequestIndex = first;
+        iterator.currentRequest = iterator.requests[first];
+        const send = Object.getPrototypeOf(client)._doRequest as () => void;
+        if (!rate) {
+          client._doRequest = function (this: AutocannonClient) {
+            this.benchStart = performance.now();
+            send.call(this);
+          };
+          return;
+        }
+        let due = started + (index * 1000) / rate;
+        client._doRequest = function (this: AutocannonClient) {
+          if (this.destroyed) return;
+          const now = performance.now();
+          if (now >= due) {
+            // Late: the previous answer came after this one was due. Count from when it was due.
+            this.benchStart = due;
+            due += spacing;
+            send.call(this);
+            return;
+          }
+          setTimeout(() => {
+            if (this.destroyed) return;
+            this.benchStart = performance.now();
+            due += spacing;
+            send.call(this);
+          }, due - now);
+        };
+      },
+    }, (error, result) => {
+      if (error) {
+        reject(error);
+        return;
+      }
+      latencies.sort((a, b) => a - b);
+      const pick = (p: number) => latencies.length === 0 ? Number.NaN : latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(p * latencies.length) - 1))]!;
+      const mean = latencies.length === 0 ? Number.NaN : latencies.reduce((sum, value) => sum + value, 0) / latencies.length;
+      resolve({
+        requests: completed,
+        durationSeconds: result.duration,
+        throughput: completed / result.duration,
+        offeredRate: rate,
+        latencyMs: { p50: pick(0.5), p90: pick(0.9), p99: pick(0.99), max: pick(1), mean },
+        non2xx: result.non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+        statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, stats]) => [code, stats.count])),
+        firstStatusError,
+      });
+    });
+    instance.on('response', (client, statusCode) => {
+      completed += 1;
+      if (statusCode >= 200 && statusCode < 300) {
+        if (client.benchStart !== undefined) latencies.push(performance.now() - client.benchStart);
+      } else {
+        firstStatusError ??= `HTTP ${statusCode}`;
+      }
+    });
+  });
+}
+
+serveChild(async () => ({
+  ready: { pid: process.pid },
+  handle: (body) => run(body as LoadOptions),
+}));
