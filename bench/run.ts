@@ -70,6 +70,15 @@ async function main(): Promise<void> {
       console.error(`${name} failed:`, error);
     }
   }
+  // Every ratio of the run in one table, the targets' standing at a glance.
+  if (results.length > 0) {
+    console.log('\n## All ratios\n\n| Benchmark | Ratio | Value | Target | Met |\n| --- | --- | ---: | --- | --- |');
+    for (const result of results) {
+      for (const r of result.ratios) {
+        console.log(`| ${result.name} | ${r.label} | ${Number.isFinite(r.value) ? r.value.toFixed(2) : 'n/a'} | ${r.target} | ${r.met === null ? '–' : r.met ? 'yes' : '**NO**'} |`);
+      }
+    }
+  }
   const total = Math.round((Date.now() - started) / 1000);
   console.log(`\nDone in ${Math.floor(total / 60)} min ${total % 60} s; ${results.length} benchmark(s) written to bench/results.md.`);
   if (failures.length > 0) {

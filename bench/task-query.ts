@@ -74,7 +74,7 @@ export default async function taskQuery(ctx: BenchContext): Promise<BenchResult>
         { label: 'our p99 at half our peak (ms)', value: oursP99, target: '< 5 ms', met: oursP99 < 5 },
       ],
       notes: [
-        `Throughput: autocannon, 50 connections, closed loop. Latency: ${Math.round(rate).toLocaleString('en-US')} req/s offered to every subject (half our median peak), 32 connections paced wrk2-style, latency counted from when each request was due.`,
+        `Throughput: autocannon, 50 connections, closed loop. Latency: ${Math.round(rate).toLocaleString('en-US')} req/s offered to every subject (half our median peak), 32 connections paced wrk2-style, latency counted from when each request was due; each round is 1 s at the rate (not recorded), then the rest of the round recorded.`,
         `Requests rotate over ${ID_COUNT} task ids spread over the table; every subject's answer was checked equal to the raw handler's before measuring.`,
         'The peers get one shared context object (the raw ceiling none); ours builds its context per request, with authentication, rate limiting, metrics and request ids, as in production.',
       ],

@@ -1,9 +1,10 @@
 // The load generator process (started pinned by load.ts): runs autocannon's programmatic API, one job at
 // a time, and answers with throughput and its own sub-millisecond latency percentiles.
 //
-// Two things are done around autocannon, both through its `setupClient` hook:
-// - Latencies are recorded here in microseconds: autocannon's own histogram keeps whole milliseconds,
-//   too coarse for sub-millisecond answers and for comparing two p99s within 20%.
+// Three things are done around autocannon, all through its `setupClient` hook:
+// - Latencies are recorded here, to the microsecond: autocannon's own histogram keeps whole
+//   milliseconds, too coarse for sub-millisecond answers and for comparing two p99s within 20%.
+// - Each connection's first request, which opens it, is not recorded (see below).
 // - A fixed offered rate is paced here, wrk2-style. autocannon's `overallRate`/`connectionRate` give each
 //   connection a quota per second and release it at the top of the second, every connection at the
 //   same instant: the server sees a burst at full concurrency, then silence, which measures latency at
@@ -48,13 +49,12 @@ function run(options: LoadOptions): Promise<LoadResult> {
   }));
   const rate = options.rate ?? null;
   const connections = options.connections;
-  // Each connection sends every `spacing` ms; connection i starts i/rate seconds after the first.
+  // Each connection sends every `spacing` ms; connection i starts i/rate seconds after it opened.
   const spacing = rate ? (connections * 1000) / rate : 0;
   const latencies: number[] = [];
   let completed = 0;
   let clients = 0;
   let firstStatusError: string | null = null;
-  const started = performance.now();
 
   return new Promise<LoadResult>((resolve, reject) => {
     const instance = autocannon({
@@ -71,17 +71,29 @@ function run(options: LoadOptions): Promise<LoadResult> {
         iterator.currentRequestIndex = first;
         iterator.currentRequest = iterator.requests[first];
         const send = Object.getPrototypeOf(client)._doRequest as () => void;
+        // Each connection's first request only opens it (its answer took ~200 ms here, whatever the
+        // server): it is not recorded, and a fixed-rate schedule starts from that answer.
+        let opened = false;
         if (!rate) {
           client._doRequest = function (this: AutocannonClient) {
-            this.benchStart = performance.now();
+            this.benchStart = opened ? performance.now() : undefined;
+            opened = true;
             send.call(this);
           };
           return;
         }
-        let due = started + (index * 1000) / rate;
+        let due = Number.NaN;
         client._doRequest = function (this: AutocannonClient) {
           if (this.destroyed) return;
           const now = performance.now();
+          if (!opened) {
+            opened = true;
+            this.benchStart = undefined;
+            send.call(this);
+            return;
+          }
+          // Connection i's first measured request goes i/rate seconds after its connection opened.
+          if (Number.isNaN(due)) due = now + (index * 1000) / rate;
           if (now >= due) {
             // Late: the previous answer came after this one was due. Count from when it was due.
             this.benchStart = due;

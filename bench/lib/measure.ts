@@ -41,18 +41,19 @@ export class Rows {
 }
 
 /**
- * Warms each subject up once (not recorded), then runs ctx.rounds rounds, each round measuring every
- * subject in turn. `measure(subject, seconds, warmup)` runs one measurement and records it itself.
+ * Warms each subject up once (not recorded; no warm-up when `warmup` is absent), then runs ctx.rounds
+ * rounds, each round measuring every subject in turn. `measure(subject, round)` runs one measurement
+ * and records it itself.
  */
 export async function interleavedRounds<S extends { name: string }>(
   ctx: BenchContext,
   subjects: readonly S[],
   measure: (subject: S, round: number) => Promise<void>,
-  warmup: (subject: S) => Promise<void>,
+  warmup?: (subject: S) => Promise<void>,
 ): Promise<void> {
-  for (const subject of subjects) {
+  for (const subject of warmup ? subjects : []) {
     ctx.log(`  warm-up ${subject.name}`);
-    await warmup(subject);
+    await warmup!(subject);
   }
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const subject of subjects) await measure(subject, round);
