@@ -173,6 +173,20 @@ describe('videoTaskUpdated', () => {
     socket.close();
   });
 
+  it('ends a connection that stops answering pings, and releases its subscription', async () => {
+    const id = await createTask(h, 'Watched by a silent client', 'doubao-seedance-1-0-pro-quality');
+    const listeners = h.app.events.listenerCount();
+    const socket = new WebSocket(`${h.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws', { autoPong: false });
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((resolve) => socket.once('message', resolve));
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: WATCH, variables: { id } } }));
+    await eventually(() => h.app.events.listenerCount() === listeners + 1, 'the subscription listens');
+    const code = await new Promise<number>((resolve) => socket.once('close', (c) => resolve(c)));
+    assert.equal(code, 1006, 'terminated, without a closing handshake');
+    await eventually(() => h.app.events.listenerCount() === listeners, 'the listener is gone');
+  });
+
   it('closes a connection that never initialises (4408)', async () => {
     const socket = new WebSocket(`${h.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
     const code = await new Promise<number>((resolve) => socket.once('close', (c) => resolve(c)));

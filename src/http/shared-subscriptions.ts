@@ -19,8 +19,11 @@ export interface ShareOptions {
 /** A subscriber this far behind its group is cut off rather than buffered without bound (as TaskEvents does). */
 const MAX_BEHIND = 1024;
 
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
 export class SharedSubscriptions {
-  private readonly groups = new Map<string, Promise<Group | ExecutionResult>>();
+  /** Running executions, and those starting (their subscribers wait for `started`). */
+  private readonly groups = new Map<string, Group>();
 
   /**
    * Joins the running execution of `key`, or starts it with `start`. A start that answers with one
@@ -35,8 +38,9 @@ export class SharedSubscriptions {
   ): Promise<Started> {
     for (;;) {
       const running = this.groups.get(key);
-      const group = await (running ?? this.start(key, options, start));
-      if (!(group instanceof Group)) return group;
+      const group = running ?? this.start(key, options, start);
+      const answer = await group.started;
+      if (answer) return answer;
       if (group.has(owner)) return start();
       if (running) {
         const refusal = admit();
@@ -51,46 +55,32 @@ export class SharedSubscriptions {
   /** Subscribers sharing an execution beyond its first: they hold no TaskEvents listener of their own. */
   joined(): number {
     let joined = 0;
-    for (const group of this.running) joined += Math.max(0, group.size - 1);
+    for (const group of this.groups.values()) joined += Math.max(0, group.size - 1);
     return joined;
   }
 
-  private readonly running = new Set<Group>();
+  /** Called by a group when it ends: nobody may join it any more. */
+  forget(group: Group): void {
+    if (this.groups.get(group.key) === group) this.groups.delete(group.key);
+  }
 
-  private start(key: string, options: ShareOptions, start: () => Started | Promise<Started>): Promise<Group | ExecutionResult> {
-    const forget = () => {
-      if (this.groups.get(key) === entry) this.groups.delete(key);
-    };
-    // Deferred one tick, so that `entry` exists when a synchronous failure forgets it.
-    const entry = Promise.resolve().then(async () => {
-      let started: Started;
-      try {
-        started = await start();
-      } catch (error) {
-        forget();
-        throw error;
-      }
-      if (!isAsyncIterable(started)) {
-        forget();
-        return started;
-      }
-      const group: Group = new Group(started, options.replayLatest, () => {
-        forget();
-        this.running.delete(group);
-      });
-      this.running.add(group);
-      return group;
-    });
-    this.groups.set(key, entry);
-    return entry;
+  private start(key: string, options: ShareOptions, start: () => Started | Promise<Started>): Group {
+    const group = new Group(this, key, options.replayLatest, start);
+    this.groups.set(key, group);
+    return group;
   }
 }
 
-/** One source stream and its subscribers; it ends when the source does, or when the last one leaves. */
+/**
+ * One source stream and its subscribers; it ends when the source does, or when the last one leaves.
+ * Results are pulled from the source one at a time and handed to every member as they come.
+ */
 class Group {
-  private readonly members = new Set<Member>();
-  private readonly owners = new Set<object>();
-  private readonly iterator: AsyncIterator<ExecutionResult>;
+  /** Settles once the source has started: null, or the one result it answered with instead of a stream. */
+  readonly started: Promise<ExecutionResult | null>;
+  private iterator: AsyncIterator<ExecutionResult> | null = null;
+  /** The members, by the connection each belongs to (one per connection: see SharedSubscriptions.subscribe). */
+  private readonly members = new Map<object, Member>();
   /** The latest result, for joiners when the stream starts with the current state. */
   private latest: ExecutionResult | undefined;
   /** The source finished: joiners still get the latest result, then the end. */
@@ -98,9 +88,23 @@ class Group {
   /** Everyone left and the source was returned: nobody may join. */
   private abandoned = false;
 
-  constructor(source: AsyncIterable<ExecutionResult>, private readonly replayLatest: boolean, private readonly onEnd: () => void) {
-    this.iterator = source[Symbol.asyncIterator]();
-    void this.pump();
+  constructor(
+    private readonly shared: SharedSubscriptions, readonly key: string, private readonly replayLatest: boolean,
+    start: () => Started | Promise<Started>,
+  ) {
+    // Deferred one tick, so that the group is registered when a synchronous failure forgets it.
+    this.started = Promise.resolve().then(start).then((started) => {
+      if (!isAsyncIterable(started)) {
+        this.shared.forget(this);
+        return started;
+      }
+      this.iterator = started[Symbol.asyncIterator]();
+      this.pull();
+      return null;
+    }, (error: unknown) => {
+      this.shared.forget(this);
+      throw error;
+    });
   }
 
   get size(): number {
@@ -108,64 +112,56 @@ class Group {
   }
 
   has(owner: object): boolean {
-    return this.owners.has(owner);
+    return this.members.has(owner);
   }
 
   /** A new subscriber, or null when this group has been abandoned. */
   join(owner: object): Member | null {
     if (this.abandoned) return null;
-    const member = new Member(owner, (left) => this.leave(left));
+    const member = new Member(owner, this);
     if (this.replayLatest && this.latest) member.push(this.latest);
-    if (this.completed) {
-      member.end();
-    } else {
-      this.members.add(member);
-      this.owners.add(owner);
-    }
+    if (this.completed) member.end();
+    else this.members.set(owner, member);
     return member;
   }
 
-  private leave(member: Member): void {
-    if (!this.members.delete(member)) return;
-    this.owners.delete(member.owner);
+  leave(member: Member): void {
+    if (this.members.get(member.owner) !== member) return;
+    this.members.delete(member.owner);
     if (this.members.size > 0 || this.completed) return;
     this.abandoned = true;
-    this.onEnd();
-    void Promise.resolve(this.iterator.return?.()).catch(() => undefined);
+    this.shared.forget(this);
+    void Promise.resolve(this.iterator?.return?.()).catch(() => undefined);
   }
 
-  private async pump(): Promise<void> {
-    try {
-      for (;;) {
-        const step = await this.iterator.next();
-        if (step.done || this.abandoned) break;
-        this.latest = step.value;
-        for (const member of this.members) member.push(step.value);
-      }
-      this.complete((member) => member.end());
-    } catch (error) {
-      this.complete((member) => member.fail(error));
-    }
+  private pull(): void {
+    this.iterator!.next().then((step) => {
+      if (this.abandoned) return;
+      if (step.done) return this.complete((member) => member.end());
+      this.latest = step.value;
+      for (const member of this.members.values()) member.push(step.value);
+      this.pull();
+    }, (error: unknown) => this.complete((member) => member.fail(error)));
   }
 
   private complete(tell: (member: Member) => void): void {
     if (this.abandoned) return;
     this.completed = true;
-    this.onEnd();
-    for (const member of this.members) tell(member);
+    this.shared.forget(this);
+    for (const member of this.members.values()) tell(member);
     this.members.clear();
-    this.owners.clear();
   }
 }
 
 /** One subscriber's view of its group: the group's results from when it joined, in order. */
 class Member implements AsyncIterableIterator<ExecutionResult> {
-  private readonly queue: ExecutionResult[] = [];
+  /** Results not yet asked for; made when the first one has to wait. */
+  private queue: ExecutionResult[] | null = null;
   private waiting: { resolve(step: IteratorResult<ExecutionResult>): void; reject(error: unknown): void } | null = null;
   private done = false;
   private failure: { error: unknown } | null = null;
 
-  constructor(readonly owner: object, private readonly onLeave: (member: Member) => void) {}
+  constructor(readonly owner: object, private readonly group: Group) {}
 
   push(result: ExecutionResult): void {
     if (this.done) return;
@@ -173,9 +169,9 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
       const { resolve } = this.waiting;
       this.waiting = null;
       resolve({ value: result, done: false });
-    } else if (this.queue.length >= MAX_BEHIND) {
+    } else if ((this.queue ??= []).length >= MAX_BEHIND) {
       this.fail(new Error(`This subscriber fell more than ${MAX_BEHIND} events behind.`));
-      this.onLeave(this);
+      this.group.leave(this);
     } else {
       this.queue.push(result);
     }
@@ -193,14 +189,14 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
   }
 
   next(): Promise<IteratorResult<ExecutionResult>> {
-    const value = this.queue.shift();
+    const value = this.queue?.shift();
     if (value) return Promise.resolve({ value, done: false });
     if (this.failure) {
       const { error } = this.failure;
       this.failure = null;
       return Promise.reject(error);
     }
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    if (this.done) return Promise.resolve(DONE);
     return new Promise((resolve, reject) => {
       this.waiting = { resolve, reject };
     });
@@ -208,11 +204,11 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   return(): Promise<IteratorResult<ExecutionResult>> {
     this.done = true;
-    this.queue.length = 0;
+    this.queue = null;
     this.failure = null;
-    this.onLeave(this);
+    this.group.leave(this);
     this.wake();
-    return Promise.resolve({ value: undefined, done: true });
+    return Promise.resolve(DONE);
   }
 
   [Symbol.asyncIterator](): this {
@@ -221,7 +217,7 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   /** Settles a consumer waiting for the next result, once the queue is empty and nothing more will come. */
   private wake(): void {
-    if (!this.waiting || this.queue.length > 0) return;
+    if (!this.waiting || this.queue?.length) return;
     const { resolve, reject } = this.waiting;
     this.waiting = null;
     if (this.failure) {
@@ -229,7 +225,7 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
       this.failure = null;
       reject(error);
     } else {
-      resolve({ value: undefined, done: true });
+      resolve(DONE);
     }
   }
 }
