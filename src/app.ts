@@ -20,6 +20,7 @@ import type { Principal } from './auth/principal.ts';
 import { anonymousAccess, type Config } from './config.ts';
 import { InProcessTaskEvents, type TaskEvents } from './events/task-events.ts';
 import type { GraphQLContext } from './graphql/context.ts';
+import { useDurableMutations } from './graphql/durable-mutations.ts';
 import { schema } from './graphql/schema/index.ts';
 import { attachWebSocketTransport, type NodeServerContext } from './http/graphql-ws.ts';
 import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
@@ -38,7 +39,7 @@ import { requestContext, requestIdFrom } from './observability/request-context.t
 import { PollSchedule, pollScheduleOptions } from './poller/poll-schedule.ts';
 import { Poller } from './poller/poller.ts';
 import { SandboxUpstream } from './sandbox/sandbox-upstream.ts';
-import { openDatabase, type Db } from './storage/database.ts';
+import { openGroupCommitDatabase, type Db } from './storage/database.ts';
 import { TaskStore } from './storage/task-store.ts';
 import { VideoTaskService } from './tasks/task-service.ts';
 import {
@@ -83,7 +84,8 @@ type ServerContext = NodeServerContext & { uploadOperations?: GraphQLParams | Gr
 
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
-  const db = openDatabase(config.DATABASE_URL, { busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
+  // Commits wait for no disk; what must survive a machine crash awaits `durability` (database.ts).
+  const { db, durability } = openGroupCommitDatabase(config.DATABASE_URL, { busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS });
   const store = new TaskStore(db);
   const apiKeys = new ApiKeyStore(db);
   const authenticator = new Authenticator(apiKeys, anonymousAccess(config));
@@ -128,7 +130,7 @@ export function buildApp(deps: AppDeps): App {
 
   const owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const tasks = new VideoTaskService({
-    store, upstream, providers, events, schedule, logger, owner,
+    store, durability, upstream, providers, events, schedule, logger, owner,
     leaseMs: config.POLL_LEASE_MS,
     publicUrl: config.PUBLIC_URL,
     limits: {
@@ -209,6 +211,8 @@ export function buildApp(deps: AppDeps): App {
     // Yoga's own limit (off below) streamed every body through a counter: see useRequestBodyLimit.
     // After the upload plugin, so that it sees the parser Yoga will use.
     useRequestBodyLimit(REQUEST_BODY_LIMIT_BYTES),
+    // Last: a mutation's answer waits for its writes to be durable, after the others' hooks have run.
+    useDurableMutations(durability, (error) => logger.error({ err: error }, 'could not sync the database: answers fail until a restart')),
   ].flat();
   // Not @graphql-yoga/plugin-disable-introspection: it marks HTTP requests as they are parsed, and an
   // operation over WebSocket has no such request, so introspection stayed open there.
@@ -366,7 +370,7 @@ export function buildApp(deps: AppDeps): App {
       stopping = true;
       // 1. No new connections; 2. the polls in flight finish and are written; 3. subscriptions end
       // (SSE streams complete, sockets close with 1001); 4. requests in flight finish, within the grace
-      // period; 5. the WAL is folded into the database file and SQLite closed.
+      // period; 5. the last sync ends, the WAL is folded into the database file and SQLite closed.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await Promise.all([poller.stop(), archiver.stop()]);
@@ -381,6 +385,8 @@ export function buildApp(deps: AppDeps): App {
       clearTimeout(grace);
       clearInterval(sweep);
       await Promise.all([upstream.close(), downloader.close()]);
+      await durability.close();
+      // The checkpoint syncs the WAL and then the database file, so every commit is durable after it.
       db.$client.pragma('wal_checkpoint(TRUNCATE)');
       db.$client.close();
       logger.info('stopped');

@@ -9,6 +9,7 @@ import type { RateLimiter } from '../limits/rate-limiter.ts';
 import type { MediaStorage } from '../media/media-storage.ts';
 import type { TaskEvents } from '../events/task-events.ts';
 import type { PollSchedule } from '../poller/poll-schedule.ts';
+import { ALREADY_DURABLE, type Durability } from '../storage/durability.ts';
 import type { VideoTaskRow } from '../storage/schema.ts';
 import type { TaskListQuery, TaskPatch, TaskStore } from '../storage/task-store.ts';
 import {
@@ -46,6 +47,11 @@ export interface TaskFilter {
 
 export interface TaskServiceDeps {
   store: TaskStore;
+  /**
+   * Makes the commits so far durable (see openGroupCommitDatabase): awaited before a submission leaves.
+   * Absent when every commit is durable as it returns (openDatabase).
+   */
+  durability?: Durability;
   upstream: UpstreamClient;
   providers: ProviderDirectory;
   events: TaskEvents;
@@ -91,10 +97,12 @@ const isUniqueViolation = (error: unknown) =>
 export class VideoTaskService {
   private readonly now: () => Date;
   private readonly newId: () => string;
+  private readonly durability: Durability;
 
   constructor(private readonly deps: TaskServiceDeps) {
     this.now = deps.now ?? (() => new Date());
     this.newId = deps.newId ?? randomUUID;
+    this.durability = deps.durability ?? ALREADY_DURABLE;
   }
 
   /** A task by id, whoever owns it: for the poller, callbacks and tests, never for a client. */
@@ -117,9 +125,11 @@ export class VideoTaskService {
   }
 
   /**
-   * Validates, records, then submits. The row is written (SUBMITTING, leased to this process) before
-   * the upstream call, so that a crash in between leaves a task to reconcile (see resumeSubmission)
-   * rather than an upstream task nobody knows of. A request refused here or by the provider leaves no row.
+   * Validates, records, then submits. The row is written (SUBMITTING, leased to this process) and made
+   * durable before the upstream call, so that a crash in between, of the process or the machine, leaves
+   * a task to reconcile (see resumeSubmission) rather than an upstream task nobody knows of. A request
+   * refused here or by the provider leaves no row. What it returns is durable only once the caller has
+   * awaited the durability too: the GraphQL layer does, for every mutation (durable-mutations.ts).
    */
   async create(
     principal: Principal, input: CreateVideoTaskInput,
@@ -176,9 +186,8 @@ export class VideoTaskService {
   /**
    * The row written before the create request leaves, leased to this process (see resumeSubmission),
    * with the submission attempt (and callback token) already recorded: the request leaves right after
-   * this commit, so one durable write covers both. With synchronous=FULL every commit waits for an
-   * fsync that blocks the event loop; marking the attempt in a second commit cost a third of a
-   * create's time (bench/create.ts). A crash before the request leaves now reads as "may have left"
+   * this commit is durable, so one write and one sync cover both (a second commit would be a second
+   * write to wait for). A crash before the request leaves now reads as "may have left"
    * (SUBMISSION_UNCONFIRMED) rather than being resubmitted, but the client got no answer either way.
    */
   private insertSubmitting(task: {
@@ -273,6 +282,9 @@ export class VideoTaskService {
         return;
       }
       this.applyUpstream(row.id, upstreamTask, 'submission');
+      // The upstream id cannot be learnt again (the providers have no lookup by client reference):
+      // durable now rather than at the next sync, as a create's is before its answer.
+      await this.durability.sync();
       return;
     }
     if (row.submissionAttemptedAt && row.callbackTokenHash) {
@@ -556,8 +568,9 @@ export class VideoTaskService {
   }
 
   /**
-   * Marks the attempt (and the callback token) durably, then sends the create request; `recorded`
-   * when the row was written with its attempt already marked (create: see insertSubmitting).
+   * Marks the attempt (and the callback token), makes it durable, then sends the create request:
+   * a machine crash must not forget an attempt whose request may have left (it would be sent twice).
+   * `recorded` when the row was written with its attempt already marked (create: see insertSubmitting).
    */
   private async sendSubmission(row: VideoTaskRow, route: ProviderRoute, recorded?: { callbackUrl?: string }): Promise<UpstreamTask> {
     let callbackUrl = recorded?.callbackUrl;
@@ -570,6 +583,7 @@ export class VideoTaskService {
       });
       callbackUrl = callbackFor && token ? callbackFor(token) : undefined;
     }
+    await this.durability.sync();
     const upstreamTask = await this.deps.upstream.submit(route, row.request, { callbackUrl });
     this.deps.logger.info({ taskId: row.id, provider: route.provider, upstreamTaskId: upstreamTask.upstreamTaskId }, 'task submitted');
     return upstreamTask;
