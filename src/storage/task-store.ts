@@ -72,19 +72,22 @@ export class TaskStore {
       eq(videoTasks.ownerId, sql.placeholder('ownerId')),
       eq(videoTasks.idempotencyKey, sql.placeholder('key')),
     )).prepare();
-    // Unfinished tasks are the ones the poller still has a next-poll time for.
-    this.unfinishedOf = db.select({ n: sql<number>`count(*)` }).from(videoTasks).where(and(
+    // Unfinished tasks are the ones the poller still has a next-poll time for. Counted up to a bound:
+    // the question is only whether a key reached its limit, and a full count grew with every task.
+    const unfinished = db.select({ one: sql`1` }).from(videoTasks).where(and(
       eq(videoTasks.ownerId, sql.placeholder('ownerId')),
       isNotNull(videoTasks.nextPollAt),
-    )).prepare();
+    )).limit(sql.placeholder('atMost')).as('unfinished');
+    this.unfinishedOf = db.select({ n: sql<number>`count(*)` }).from(unfinished).prepare();
   }
 
   findByIdempotencyKey(ownerId: string, key: string): VideoTaskRow | undefined {
     return this.byIdempotencyKey.get({ ownerId, key });
   }
 
-  countUnfinished(ownerId: string): number {
-    return this.unfinishedOf.get({ ownerId })?.n ?? 0;
+  /** The owner's unfinished tasks, counted up to `atMost` (a larger count reads as `atMost`). */
+  countUnfinished(ownerId: string, atMost: number): number {
+    return this.unfinishedOf.get({ ownerId, atMost })?.n ?? 0;
   }
 
   /** Tasks per status, for metrics. */

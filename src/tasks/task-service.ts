@@ -240,12 +240,12 @@ export class VideoTaskService {
   private checkCreationLimits(principal: Principal): UserError | null {
     const limits = this.deps.limits;
     if (!limits) return null;
-    const unfinished = this.deps.store.countUnfinished(principal.ownerId);
-    if (unfinished >= limits.maxUnfinishedTasks) {
+    // Counted only up to the limit: whether the key reached it is all that matters here.
+    if (this.deps.store.countUnfinished(principal.ownerId, limits.maxUnfinishedTasks) >= limits.maxUnfinishedTasks) {
       return {
         field: ['input'],
         code: 'TOO_MANY_UNFINISHED_TASKS',
-        message: `This key has ${unfinished} unfinished tasks, the most it may have at once (${limits.maxUnfinishedTasks}); retry when one finishes, or cancel one.`,
+        message: `This key has reached its limit of ${limits.maxUnfinishedTasks} unfinished tasks at once; retry when one finishes, or cancel one.`,
         retryAfterSeconds: 10,
       };
     }
