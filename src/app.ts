@@ -262,7 +262,7 @@ export function buildApp(deps: AppDeps): App {
   const route = (req: IncomingMessage, res: ServerResponse): string => {
     if (sandbox?.handle(req, res)) return 'sandbox';
     if (handleMediaRequest(req, res, storage, links.signer, logger)) return 'media';
-    if (handleUpstreamWebhook(req, res, tasks, logger)) return 'webhook';
+    if (handleUpstreamWebhook(req, res, tasks, durability, logger)) return 'webhook';
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/') {
       res.writeHead(302, { location: '/graphql' }).end();

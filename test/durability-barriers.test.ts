@@ -18,6 +18,7 @@ import { ANONYMOUS } from '../src/auth/principal.ts';
 import { InProcessTaskEvents } from '../src/events/task-events.ts';
 import { useDurableMutations } from '../src/graphql/durable-mutations.ts';
 import { attachWebSocketTransport } from '../src/http/graphql-ws.ts';
+import { handleUpstreamWebhook } from '../src/http/upstream-webhook.ts';
 import { PollSchedule } from '../src/poller/poll-schedule.ts';
 import { startSandboxServer } from '../src/sandbox/sandbox-upstream.ts';
 import { openGroupCommitDatabase, type Db } from '../src/storage/database.ts';
@@ -238,5 +239,56 @@ describe('a mutation is answered only once its writes are durable (useDurableMut
     } finally {
       failing = false;
     }
+  });
+});
+
+describe('an upstream callback is acknowledged only once its write is durable', () => {
+  // The handler's own rule, with the service reduced to the one call it makes: a callback may be the
+  // only record of an upstream task, and a provider that gets no 2xx calls again.
+  let server: Server;
+  let url: string;
+  let applied = 0;
+  let failSync = false;
+  let release!: () => void;
+  let gate = Promise.resolve();
+  const durability: Durability = {
+    sync: async () => {
+      await gate;
+      if (failSync) throw new Error('fsync failed');
+    },
+    close: async () => undefined,
+  };
+  const tasks = { applyCallback: () => { applied++; return 'applied' as const; } } as unknown as VideoTaskService;
+  const track = <T>(promise: Promise<T>) => {
+    const state: { done: boolean; value?: T } = { done: false };
+    void promise.then((value) => { state.done = true; state.value = value; });
+    return state;
+  };
+
+  before(async () => {
+    server = createServer((req, res) => {
+      if (!handleUpstreamWebhook(req, res, tasks, durability, pino({ level: 'silent' }))) res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/upstream/task-1/${'t'.repeat(43)}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('answers 204 after the sync, not before', async () => {
+    gate = new Promise<void>((resolve) => { release = resolve; });
+    const answer = track(fetch(url, { method: 'POST', body: JSON.stringify({ id: 'cgt-1', status: 'succeeded' }) }));
+    await waitFor('the callback applied', () => applied === 1, 5000);
+    await aMoment();
+    assert.equal(answer.done, false, 'no answer before the sync');
+    release();
+    await waitFor('the answer', () => answer.done, 5000);
+    assert.equal((answer.value as Response).status, 204);
+  });
+
+  it('answers 500 when the sync fails, so the provider calls again', async () => {
+    gate = Promise.resolve();
+    failSync = true;
+    const answer = await fetch(url, { method: 'POST', body: JSON.stringify({ id: 'cgt-1', status: 'succeeded' }) });
+    assert.equal(answer.status, 500);
   });
 });

@@ -2,14 +2,21 @@
 // the path is the only credential; an unknown task and a wrong token look the same (404).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Durability } from '../storage/durability.ts';
 import type { VideoTaskService } from '../tasks/task-service.ts';
 
 export const WEBHOOK_PREFIX = '/webhooks/upstream/';
 /** Seed 003's callback body is a task object: small. */
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** Answers the request when it is a webhook call and returns true; returns false otherwise. */
-export function handleUpstreamWebhook(req: IncomingMessage, res: ServerResponse, tasks: VideoTaskService, logger: Logger): boolean {
+/**
+ * Answers the request when it is a webhook call and returns true; returns false otherwise. A callback
+ * may carry the only record of an upstream task (its submission's answer was lost), so it is answered
+ * 204 only once its write is durable; a provider that gets no 2xx calls again.
+ */
+export function handleUpstreamWebhook(
+  req: IncomingMessage, res: ServerResponse, tasks: VideoTaskService, durability: Durability, logger: Logger,
+): boolean {
   const path = (req.url ?? '').split('?')[0] ?? '';
   if (!path.startsWith(WEBHOOK_PREFIX)) return false;
   const match = /^([\w-]{1,64})\/([\w-]{16,128})$/.exec(path.slice(WEBHOOK_PREFIX.length));
@@ -38,7 +45,7 @@ export function handleUpstreamWebhook(req: IncomingMessage, res: ServerResponse,
     }
     chunks.push(chunk);
   });
-  req.on('end', () => {
+  req.on('end', async () => {
     if (size > MAX_BODY_BYTES) return;
     let body: unknown;
     try {
@@ -49,6 +56,7 @@ export function handleUpstreamWebhook(req: IncomingMessage, res: ServerResponse,
     }
     try {
       const outcome = tasks.applyCallback(taskId, token, body);
+      if (outcome === 'applied') await durability.sync();
       logger.info({ taskId, outcome }, 'upstream callback');
       if (outcome === 'applied') answer(204);
       else if (outcome === 'unreadable') answer(400, 'body is not a task object');
