@@ -1,8 +1,9 @@
 // The ceilings: plain node:http handlers doing only the essential work of each operation, answering the
 // same JSON our GraphQL answers. Reads run the SQL ours runs (whole rows, the same keyset conditions)
-// through prepared better-sqlite3 statements on the same file (opened with openDatabase: same
-// pragmas); the create does the same durable writes around the same upstream POST, through a pooled
-// undici Agent.
+// through prepared better-sqlite3 statements on the same file (opened as the service opens it:
+// openGroupCommitDatabase, synchronous=NORMAL); the create does the same durable writes around the same
+// upstream POST, made durable the same way (a shared WAL sync before the POST and before the answer),
+// through a pooled undici Agent.
 // Options (one JSON argument): { database: string; sandboxUrl?: string; createModel?: string }.
 // Routes:
 //   GET  /task?id=ID                      videoTask(id)
@@ -13,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { openDatabase } from '../../../src/storage/database.ts';
+import { openGroupCommitDatabase } from '../../../src/storage/database.ts';
 import { decodeCursor, encodeCursor } from '../../../src/storage/task-store.ts';
 import { validateCreateVideoTask } from '../../../src/tasks/validation.ts';
 import { ProviderDirectory, sandboxAccounts } from '../../../src/upstream/providers.ts';
@@ -73,7 +74,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 serveChild(async () => {
   const options = childOptions<Options>();
-  const db = openDatabase(options.database);
+  const { db, durability } = openGroupCommitDatabase(options.database);
   const sqlite = db.$client;
   const byId = sqlite.prepare<[string], TaskRow>(`SELECT ${COLUMNS} FROM video_tasks WHERE id = ?`);
   // The statements TaskStore.list builds for an anonymous caller: owner, keyset condition, newest first.
@@ -122,6 +123,7 @@ serveChild(async () => {
     const id = randomUUID();
     const now = Date.now();
     insertTask.run(id, model, route.provider, JSON.stringify(videoRequest), input.prompt, now, now, now + 60_000, now + 60_000, now);
+    await durability.sync();
     const answer = await request(route.baseUrl + route.adapter.createPath, {
       method: 'POST',
       dispatcher: agent,
@@ -135,6 +137,7 @@ serveChild(async () => {
     }
     const task = route.adapter.readTask(JSON.parse(text));
     const row = recordSubmitted.get(task.upstreamTaskId, task.statusWord, task.status ?? 'QUEUED', Date.now() + 3_600_000, Date.now(), id) as TaskRow;
+    await durability.sync();
     sendJson(res, 200, { data: { createVideoTask: { task: { id: globalId(row.id), status: row.status }, userErrors: [] } } });
   };
 
