@@ -250,7 +250,8 @@ export function buildApp(deps: AppDeps): App {
 
   let stopping = false;
   const ready = () => {
-    const checks = { database: false, poller: poller.healthy(), accepting: !stopping };
+    // durable: a failed WAL sync fails every mutation from then on (NOT_DURABLE) until a restart.
+    const checks = { database: false, durable: durability.healthy(), poller: poller.healthy(), accepting: !stopping };
     try {
       checks.database = db.$client.prepare('SELECT 1 AS ok').get() !== undefined;
     } catch {

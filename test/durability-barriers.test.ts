@@ -45,6 +45,7 @@ function heldDurability(real: Durability) {
         await real.sync();
       },
       close: () => real.close(),
+      healthy: () => real.healthy(),
     } satisfies Durability,
     release() {
       release();
@@ -155,7 +156,7 @@ describe('a mutation is answered only once its writes are durable (useDurableMut
   const logged: unknown[] = [];
 
   before(async () => {
-    real = { sync: async () => { if (failing) throw new Error('EIO: i/o error, fsync'); }, close: async () => {} };
+    real = { sync: async () => { if (failing) throw new Error('EIO: i/o error, fsync'); }, close: async () => {}, healthy: () => !failing };
     held = heldDurability(real);
     let counter = 0;
     const yoga = createYoga({
@@ -257,6 +258,7 @@ describe('an upstream callback is acknowledged only once its write is durable', 
       if (failSync) throw new Error('fsync failed');
     },
     close: async () => undefined,
+    healthy: () => !failSync,
   };
   const tasks = { applyCallback: () => { applied++; return 'applied' as const; } } as unknown as VideoTaskService;
   const track = <T>(promise: Promise<T>) => {

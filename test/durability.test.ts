@@ -87,11 +87,13 @@ describe('group commit (GroupCommit over an injected fsync)', () => {
     const first = [track(durability.sync())];
     await settle();
     const queued = [track(durability.sync()), track(durability.sync())];
+    assert.equal(durability.healthy(), true);
     const failure = new Error('EIO: i/o error, fsync');
     await disk.end(0, failure);
     for (const caller of [...first, ...queued]) assert.equal(caller.error, failure);
     assert.equal(disk.calls.length, 1, 'no fsync after a failed one');
     await assert.rejects(durability.sync(), failure);
+    assert.equal(durability.healthy(), false, 'reported (/readyz) until a restart');
   });
 
   it('a waiter of a successful fsync is not failed by a later one', async () => {

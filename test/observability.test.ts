@@ -95,7 +95,7 @@ describe('health, readiness and metrics', () => {
   it('/readyz is 200 with its checks, 503 while the poller is stopped, and 200 again once it runs', async () => {
     const ready = await fetch(`${h.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready', checks: { database: true, poller: true, accepting: true } });
+    assert.deepEqual(await ready.json(), { status: 'ready', checks: { database: true, durable: true, poller: true, accepting: true } });
 
     await h.app.poller.stop();
     try {
@@ -103,7 +103,7 @@ describe('health, readiness and metrics', () => {
       assert.equal(stopped.status, 503);
       const body = await stopped.json() as { status: string; checks: Record<string, boolean> };
       assert.equal(body.status, 'not ready');
-      assert.deepEqual(body.checks, { database: true, poller: false, accepting: true });
+      assert.deepEqual(body.checks, { database: true, durable: true, poller: false, accepting: true });
       // The process itself is still up.
       assert.equal((await fetch(`${h.url}/healthz`)).status, 200);
     } finally {

@@ -11,6 +11,8 @@ export interface Durability {
   sync(): Promise<void>;
   /** Waits for the fsync in flight and lets go of the file; a later sync() fails. */
   close(): Promise<void>;
+  /** False once a sync has failed: from then on every sync() fails (see GroupCommit), until a restart. */
+  healthy(): boolean;
 }
 
 interface Waiters {
@@ -43,6 +45,10 @@ export class GroupCommit implements Durability {
   private closed = false;
 
   constructor(private readonly deps: { flush: () => Promise<void>; release?: () => Promise<void> }) {}
+
+  healthy(): boolean {
+    return this.failure === null;
+  }
 
   sync(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure.error);
@@ -89,6 +95,7 @@ export class GroupCommit implements Durability {
 export const ALREADY_DURABLE: Durability = {
   sync: () => Promise.resolve(),
   close: () => Promise.resolve(),
+  healthy: () => true,
 };
 
 /**
