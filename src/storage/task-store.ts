@@ -1,9 +1,11 @@
 // Reads and writes video task rows. Lookups by id, plain pages, inserts and updates run prepared
 // statements: unprepared drizzle queries were about 10x slower on lookups by id, and building and
 // preparing a statement cost more than running it on the other hot paths (bench/).
+import type BetterSqlite3 from 'better-sqlite3';
 import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, isNull, lte, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import type { VideoTaskStatus } from '../tasks/status.ts';
 import type { Db } from './database.ts';
+import { SELECT_TASK_BY_ID, appliedTaskRow, decodeTaskRow, encodeTaskValue, storesAs, updateTaskSql } from './task-row-codec.ts';
 import { videoTasks, type NewVideoTaskRow, type VideoTaskRow } from './schema.ts';
 
 /** A position in the newest-first order: (created_at, id) is unique and never changes. */
@@ -52,13 +54,19 @@ function driverValues(values: Record<string, unknown>, columns: readonly (keyof 
   return mapped;
 }
 
+/** Prepared row updates kept at most (one per set of changed columns). */
+const MAX_ROW_UPDATE_SHAPES = 256;
+
 /** A cursor's values, or the placeholders a prepared page statement binds them to. */
 type Cursorish = { createdAt: number | Placeholder; id: string | Placeholder };
 
 export type TaskPatch = Partial<Omit<NewVideoTaskRow, 'id' | 'createdAt'>>;
 
 export class TaskStore {
-  private readonly byId;
+  private readonly byId: BetterSqlite3.Statement<[string], unknown[]>;
+  /** Runs its argument in one IMMEDIATE transaction; made once (better-sqlite3 builds four wrappers per transaction()). */
+  private readonly immediate: <T>(work: () => T) => T;
+  private readonly rowUpdates = new Map<string, BetterSqlite3.Statement<unknown[]>>();
   private readonly deleteById;
   private readonly byIdempotencyKey;
   private readonly unfinishedOf;
@@ -66,7 +74,9 @@ export class TaskStore {
   private readonly writeStatements = new Map<string, PreparedWrite>();
 
   constructor(readonly db: Db) {
-    this.byId = db.select().from(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
+    // The hot lookup runs on the SQLite handle and decodes rows itself (see task-row-codec.ts).
+    this.byId = db.$client.prepare<[string], unknown[]>(SELECT_TASK_BY_ID).raw();
+    this.immediate = db.$client.transaction((work: () => unknown) => work()).immediate as <T>(work: () => T) => T;
     this.deleteById = db.delete(videoTasks).where(eq(videoTasks.id, sql.placeholder('id'))).prepare();
     this.byIdempotencyKey = db.select().from(videoTasks).where(and(
       eq(videoTasks.ownerId, sql.placeholder('ownerId')),
@@ -103,7 +113,8 @@ export class TaskStore {
   }
 
   get(id: string): VideoTaskRow | undefined {
-    return this.byId.get({ id });
+    const stored = this.byId.get(id);
+    return stored && decodeTaskRow(stored);
   }
 
   getMany(ids: readonly string[]): VideoTaskRow[] {
@@ -118,6 +129,37 @@ export class TaskStore {
     const statement = this.writeStatement(`update ${columns}`, () =>
       this.db.update(videoTasks).set(placeholders(columns)).where(eq(videoTasks.id, sql.placeholder(ROW_ID))).returning().prepare());
     return statement.get({ ...driverValues(patch, columns), [ROW_ID]: id });
+  }
+
+  /**
+   * Writes `patch` over `current`, a row read in the same transaction, and returns the row as it now is
+   * without reading it back (no RETURNING, no second decoding): the write path has just read it. Only
+   * the columns whose stored value changes are written: a poll answer repeats most of the row, and
+   * setting an indexed column (status, upstream id), even to its own value, rewrites its index entries.
+   */
+  updateRow(current: VideoTaskRow, patch: TaskPatch): VideoTaskRow {
+    const columns: (keyof VideoTaskRow)[] = [];
+    const stored: unknown[] = [];
+    for (const column of writtenColumns(patch)) {
+      const value = encodeTaskValue(column, patch[column as keyof TaskPatch]);
+      if (storesAs(column, current[column], value)) continue;
+      columns.push(column);
+      stored.push(value);
+    }
+    if (columns.length === 0) return current;
+    this.rowUpdate(columns).run(...stored, current.id);
+    return appliedTaskRow(current, columns, stored);
+  }
+
+  /** The update of these columns, prepared once per set of columns (a few dozen sets occur; past a bound, not kept). */
+  private rowUpdate(columns: readonly (keyof VideoTaskRow)[]): BetterSqlite3.Statement<unknown[]> {
+    const shape = columns.join();
+    let statement = this.rowUpdates.get(shape);
+    if (!statement) {
+      statement = this.db.$client.prepare(updateTaskSql(columns));
+      if (this.rowUpdates.size < MAX_ROW_UPDATE_SHAPES) this.rowUpdates.set(shape, statement);
+    }
+    return statement;
   }
 
   /**
@@ -188,7 +230,7 @@ export class TaskStore {
 
   /** Runs `work` in one SQLite transaction (IMMEDIATE: it takes the write lock up front). */
   transaction<T>(work: () => T): T {
-    return this.db.$client.transaction(work).immediate();
+    return this.immediate(work);
   }
 
   /** Keyset paging, newest first; the indexes on (created_at, id) serve every page at the same cost. */
