@@ -2,7 +2,6 @@
 // cancel and watch; the poller and upstream callbacks hand it what the upstream said. Every change is
 // written in one transaction and then published.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { Repeater } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { canSee, ownerScope, type Principal } from '../auth/principal.ts';
 import type { RateLimiter } from '../limits/rate-limiter.ts';
@@ -22,6 +21,7 @@ import type { UpstreamClient } from '../upstream/upstream-client.ts';
 import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.ts';
 import { VIDEO_MODELS, findVideoModel } from './catalog.ts';
 import { isTerminal, type VideoTaskStatus } from './status.ts';
+import { TaskStream } from './task-stream.ts';
 import { validateCreateVideoTask, type CreateVideoTaskInput, type UserError } from './validation.ts';
 import type { VideoRequest } from './video-request.ts';
 
@@ -311,10 +311,11 @@ export class VideoTaskService {
    * cancelled task is recorded without reviving it). Returns the row as it now is.
    */
   applyUpstream(taskId: string, upstream: UpstreamTask, source: 'submission' | 'poll' | 'callback'): VideoTaskRow | undefined {
-    const log = this.deps.logger.child({ taskId, source });
+    // Made only when there is something to say: a child logger per answer cost more than its SQL.
+    const log = () => this.deps.logger.child({ taskId, source });
     return this.write(taskId, (current) => {
       if (current.upstreamTaskId && current.upstreamTaskId !== upstream.upstreamTaskId) {
-        log.warn({ expected: current.upstreamTaskId, got: upstream.upstreamTaskId }, 'answer about another upstream task ignored');
+        log().warn({ expected: current.upstreamTaskId, got: upstream.upstreamTaskId }, 'answer about another upstream task ignored');
         return null;
       }
       if (isTerminal(current.status)) {
@@ -327,7 +328,7 @@ export class VideoTaskService {
           expiresAt: upstream.expiresAt ?? current.expiresAt,
         };
       }
-      if (upstream.status === null) log.warn({ statusWord: upstream.statusWord }, 'unknown upstream status word; task kept as it was');
+      if (upstream.status === null) log().warn({ statusWord: upstream.statusWord }, 'unknown upstream status word; task kept as it was');
       let status = upstream.status ?? (current.status === 'SUBMITTING' ? 'QUEUED' : current.status);
       // An answer older than what is known (a late poll, a callback out of order) can add progress at
       // most: its status word and estimate describe the past.
@@ -533,37 +534,31 @@ export class VideoTaskService {
 
   /** The task now, then every change, ending after a terminal state (and its archive, if any). */
   watch(principal: Principal, taskId: string): AsyncIterableIterator<VideoTaskRow> {
-    return new Repeater<VideoTaskRow>(async (push, stop) => {
-      // Subscribed before reading, so no change falls between the read and the first event.
-      const events = this.deps.events.subscribeTask(taskId);
-      void stop.then(() => events.return?.());
-      const current = this.find(principal, taskId);
-      if (!current) return stop();
-      let version = current.version;
-      await push(current);
-      if (isSettled(current)) return stop();
-      for await (const task of events) {
-        if (task.version <= version) continue;
+    let version = 0;
+    return new TaskStream({
+      subscribe: () => this.deps.events.subscribeTask(taskId),
+      read: () => {
+        const current = this.find(principal, taskId);
+        if (current) version = current.version;
+        return current;
+      },
+      // Events the read already shows, or repeated, are dropped.
+      accept: (task) => {
+        if (task.version <= version) return false;
         version = task.version;
-        await push(task);
-        if (isSettled(task)) break;
-      }
-      stop();
+        return true;
+      },
+      last: isSettled,
     });
   }
 
   /** Every change of every task matching the filter. */
   watchAll(principal: Principal, filter: TaskFilter): AsyncIterableIterator<VideoTaskRow> {
-    return new Repeater<VideoTaskRow>(async (push, stop) => {
-      const events = this.deps.events.subscribeAll();
-      void stop.then(() => events.return?.());
-      for await (const task of events) {
-        if (!canSee(principal, task)) continue;
-        if (filter.statuses?.length && !filter.statuses.includes(task.status)) continue;
-        if (filter.models?.length && !filter.models.includes(task.model)) continue;
-        await push(task);
-      }
-      stop();
+    return new TaskStream({
+      subscribe: () => this.deps.events.subscribeAll(),
+      accept: (task) => canSee(principal, task)
+        && (!filter.statuses?.length || filter.statuses.includes(task.status))
+        && (!filter.models?.length || filter.models.includes(task.model)),
     });
   }
 
@@ -664,11 +659,11 @@ export class VideoTaskService {
       const held = current.leaseOwner === owner;
       const patch = change(current);
       // Done with the task either way: a held lease is released even when nothing else changes.
-      if (!patch) return held ? store.update(taskId, { leaseOwner: null, leaseExpiresAt: null }) : current;
+      if (!patch) return held ? store.updateRow(current, { leaseOwner: null, leaseExpiresAt: null }) : current;
       if (held) Object.assign(patch, { leaseOwner: null, leaseExpiresAt: null });
       changed = visible && isVisibleChange(current, patch);
       if (changed) Object.assign(patch, { version: current.version + 1, updatedAt: this.now() });
-      return store.update(taskId, patch);
+      return store.updateRow(current, patch);
     });
     if (changed && task) this.deps.events.publish(task);
     return task;
