@@ -1,7 +1,7 @@
 // The two measurements every HTTP benchmark makes of its subjects: peak throughput (closed loop, as
 // fast as the server answers), and latency at one fixed offered rate for all (open loop, see
 // load-worker.ts), so that a subject that falls behind shows it in its tail.
-import { assertClean, type LoadGenerator, type LoadRequest } from './load.ts';
+import { assertClean, type LoadGenerator, type LoadRequest, type LoadResult } from './load.ts';
 import { interleavedRounds, type Rows } from './measure.ts';
 import { cpuSeconds } from './processes.ts';
 import type { BenchContext } from './types.ts';
@@ -48,25 +48,52 @@ export async function measureThroughput(
   });
 }
 
-/** Rows `p50/p99 at fixed rate` (ms) and the rate achieved, per subject, at `rate` req/s. */
+/** load-worker.ts's answer: LoadResult plus each request's latencies (not imported: that module runs the worker). */
+type LoadResultByRequest = LoadResult & { latencyMsByRequest: { p50: number; p99: number; count: number }[] };
+
+/**
+ * Rows `p50/p99 at fixed rate` (ms) and the rate achieved, per subject, at `rate` req/s. A group of
+ * subjects (an array; one server, one request each) is measured together: their requests alternate on
+ * the same connections, `rate` in all, for as many times longer as there are subjects, so each gets as
+ * many samples as alone, and a stall of the server or the machine (a GC, a neighbour's burst) falls
+ * on all of them alike. Compare tails within a group: measured one after another, at this length
+ * (thousands of requests, the p99 is the ~30th slowest), whichever subject ran during a stall of a few
+ * tens of ms showed it as its p99, and a ratio of two such p99s measured the stall's timing.
+ */
 export async function measureLatencyAtRate(
-  ctx: BenchContext, load: LoadGenerator, subjects: readonly HttpSubject[], rows: Rows, rate: number, connections = 32,
+  ctx: BenchContext, load: LoadGenerator, subjects: readonly (HttpSubject | readonly HttpSubject[])[], rows: Rows, rate: number, connections = 32,
 ): Promise<void> {
-  const run = (subject: HttpSubject, durationSeconds: number) => load.run({
-    url: subject.url, requests: subject.requests, headers: subject.headers, connections: Math.min(connections, Math.ceil(rate)), durationSeconds, rate,
-  });
+  const groups = subjects.map((subject) => (isGroup(subject) ? subject : [subject]));
+  for (const group of groups) {
+    if (group.some((s) => s.url !== group[0]!.url || s.requests.length !== 1 || JSON.stringify(s.headers) !== JSON.stringify(group[0]!.headers))) {
+      throw new Error(`${group.map((s) => s.name).join(', ')}: subjects measured together need one server, the same headers and one request each`);
+    }
+  }
+  const name = (group: readonly HttpSubject[]) => group.map((s) => s.name).join(' + ');
+  const run = (group: readonly HttpSubject[], durationSeconds: number) => load.run({
+    url: group[0]!.url, requests: group.map((s) => s.requests[0]!), headers: group[0]!.headers,
+    connections: Math.min(connections, Math.ceil(rate)), durationSeconds, rate,
+  }) as Promise<LoadResultByRequest>;
   ctx.log(`  latency at a fixed ${Math.round(rate)} req/s`);
   // Each round starts with a second at the rate, not recorded: a server left idle while the others
   // were measured has had its heap shrunk by V8 and shows it in the first second's tail.
   const settleSeconds = 1;
-  await interleavedRounds(ctx, subjects, async (subject, round) => {
-    assertClean(await run(subject, settleSeconds), `${subject.name} settling at ${Math.round(rate)} req/s`);
-    const result = assertClean(await run(subject, Math.max(1, ctx.durationSeconds - settleSeconds)), `${subject.name} at ${Math.round(rate)} req/s`);
-    rows.add(subject.name, P50_AT_RATE, 'ms', result.latencyMs.p50);
-    rows.add(subject.name, P99_AT_RATE, 'ms', result.latencyMs.p99);
-    rows.add(subject.name, ACHIEVED_RATE, 'req/s', result.throughput);
-    ctx.log(`  round ${round} ${subject.name}: p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${Math.round(result.throughput)} req/s`);
+  await interleavedRounds(ctx, groups.map((group) => ({ name: name(group), group })), async ({ group }, round) => {
+    assertClean(await run(group, settleSeconds), `${name(group)} settling at ${Math.round(rate)} req/s`);
+    const result = assertClean(await run(group, Math.max(1, ctx.durationSeconds - settleSeconds) * group.length), `${name(group)} at ${Math.round(rate)} req/s`) as LoadResultByRequest;
+    group.forEach((subject, i) => {
+      const latency = group.length === 1 ? result.latencyMs : result.latencyMsByRequest[i]!;
+      const achieved = group.length === 1 ? result.throughput : result.throughput * (result.latencyMsByRequest[i]!.count / Math.max(1, result.latencyMsByRequest.reduce((sum, r) => sum + r.count, 0)));
+      rows.add(subject.name, P50_AT_RATE, 'ms', latency.p50);
+      rows.add(subject.name, P99_AT_RATE, 'ms', latency.p99);
+      rows.add(subject.name, ACHIEVED_RATE, 'req/s', achieved);
+      ctx.log(`  round ${round} ${subject.name}: p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms, ${Math.round(achieved)} req/s${group.length > 1 ? ` (with ${group.filter((s) => s !== subject).map((s) => s.name).join(', ')})` : ''}`);
+    });
   });
+}
+
+function isGroup(subject: HttpSubject | readonly HttpSubject[]): subject is readonly HttpSubject[] {
+  return Array.isArray(subject);
 }
 
 /** POSTs `body` and returns the parsed JSON answer (for checking a subject answers what the others do). */

@@ -4,6 +4,8 @@
 // Three things are done around autocannon, all through its `setupClient` hook:
 // - Latencies are recorded here, to the microsecond: autocannon's own histogram keeps whole
 //   milliseconds, too coarse for sub-millisecond answers and for comparing two p99s within 20%.
+//   They are also kept per request of the rotation (`latencyMsByRequest`), so that two requests
+//   interleaved on the same connections, in the same seconds, can be compared with each other.
 // - Each connection's first request, which opens it, is not recorded (see below).
 // - A fixed offered rate is paced here, wrk2-style. autocannon's `overallRate`/`connectionRate` give each
 //   connection a quota per second and release it at the top of the second, every connection at the
@@ -40,7 +42,22 @@ type Autocannon = (options: Record<string, unknown>, callback: (error: Error | n
 
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
-function run(options: LoadOptions): Promise<LoadResult> {
+export interface LatencySummary { p50: number; p90: number; p99: number; max: number; mean: number }
+
+/** What this worker answers: load.ts's LoadResult, plus the latencies of each request of the rotation. */
+export interface LoadResultByRequest extends LoadResult {
+  /** Indexed as `requests`: each one's latencies (2xx only, measured requests only). */
+  latencyMsByRequest: (LatencySummary & { count: number })[];
+}
+
+function summarize(latencies: number[]): LatencySummary {
+  latencies.sort((a, b) => a - b);
+  const pick = (p: number) => latencies.length === 0 ? Number.NaN : latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(p * latencies.length) - 1))]!;
+  const mean = latencies.length === 0 ? Number.NaN : latencies.reduce((sum, value) => sum + value, 0) / latencies.length;
+  return { p50: pick(0.5), p90: pick(0.9), p99: pick(0.99), max: pick(1), mean };
+}
+
+function run(options: LoadOptions): Promise<LoadResultByRequest> {
   const requests = options.requests.map((request) => ({
     method: request.method ?? 'GET',
     path: request.path ?? '/',
@@ -52,11 +69,12 @@ function run(options: LoadOptions): Promise<LoadResult> {
   // Each connection sends every `spacing` ms; connection i starts i/rate seconds after it opened.
   const spacing = rate ? (connections * 1000) / rate : 0;
   const latencies: number[] = [];
+  const byRequest: number[][] = requests.map(() => []);
   let completed = 0;
   let clients = 0;
   let firstStatusError: string | null = null;
 
-  return new Promise<LoadResult>((resolve, reject) => {
+  return new Promise<LoadResultByRequest>((resolve, reject) => {
     const instance = autocannon({
       url: options.url,
       connections,
@@ -65,9 +83,13 @@ function run(options: LoadOptions): Promise<LoadResult> {
       requests,
       setupClient(client: AutocannonClient) {
         const index = clients++;
-        // Spread the connections over the request list so they do not ask for the same rows in step.
+        // Spread the connections over the request list so they do not ask for the same rows in step. With
+        // fewer requests than connections (a few requests compared side by side), neighbouring connections,
+        // which send one after another at a fixed rate, start on neighbouring requests: a stall then falls
+        // on the requests alike, where blocks of connections would hand it to one request.
         const iterator = client.requestIterator;
-        const first = Math.floor((index * iterator.requests.length) / connections) % iterator.requests.length;
+        const count = iterator.requests.length;
+        const first = count < connections ? index % count : Math.floor((index * count) / connections) % count;
         iterator.currentRequestIndex = first;
         iterator.currentRequest = iterator.requests[first];
         const send = Object.getPrototypeOf(client)._doRequest as () => void;
@@ -114,15 +136,13 @@ function run(options: LoadOptions): Promise<LoadResult> {
         reject(error);
         return;
       }
-      latencies.sort((a, b) => a - b);
-      const pick = (p: number) => latencies.length === 0 ? Number.NaN : latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil(p * latencies.length) - 1))]!;
-      const mean = latencies.length === 0 ? Number.NaN : latencies.reduce((sum, value) => sum + value, 0) / latencies.length;
       resolve({
         requests: completed,
         durationSeconds: result.duration,
         throughput: completed / result.duration,
         offeredRate: rate,
-        latencyMs: { p50: pick(0.5), p90: pick(0.9), p99: pick(0.99), max: pick(1), mean },
+        latencyMs: summarize(latencies),
+        latencyMsByRequest: byRequest.map((values) => ({ ...summarize(values), count: values.length })),
         non2xx: result.non2xx,
         errors: result.errors,
         timeouts: result.timeouts,
@@ -133,7 +153,12 @@ function run(options: LoadOptions): Promise<LoadResult> {
     instance.on('response', (client, statusCode) => {
       completed += 1;
       if (statusCode >= 200 && statusCode < 300) {
-        if (client.benchStart !== undefined) latencies.push(performance.now() - client.benchStart);
+        if (client.benchStart !== undefined) {
+          const latency = performance.now() - client.benchStart;
+          latencies.push(latency);
+          // The iterator still points at the request answered: autocannon moves it on when it sends the next.
+          byRequest[client.requestIterator.currentRequestIndex]?.push(latency);
+        }
       } else {
         firstStatusError ??= `HTTP ${statusCode}`;
       }
