@@ -1,6 +1,7 @@
 // PollSchedule: when the poller asks the upstream again. The pace the provider recommends
-// (UPSTREAM.md: every 5-10 s while queued, 10-15 s while in progress), sooner when seed 003's
-// estimated_time says the task is nearly done, and capped exponential backoff with +-20% jitter
+// (UPSTREAM.md: every 5-10 s while queued, 10-15 s while in progress); when seed 003's estimated_time
+// says how long is left, just after that runs out (sooner or later than the pace, up to a cap); and
+// capped exponential backoff with +-20% jitter
 // while the upstream is in trouble, never sooner than its Retry-After (or seed 003's suggested
 // 60 s for 429 and 30 s for 503 when it gives none). Every case runs with a fixed or seeded `random`.
 import assert from 'node:assert/strict';
@@ -30,6 +31,7 @@ const OPTIONS: PollScheduleOptions = {
   queuedMs: [5_000, 10_000],
   inProgressMs: [10_000, 15_000],
   minMs: 1_000,
+  estimateMaxMs: 60_000,
   backoffBaseMs: 2_000,
   backoffMaxMs: 120_000,
   rateLimitedWaitMs: 60_000,
@@ -118,19 +120,42 @@ describe('PollSchedule.next: estimated_time (seed 003)', () => {
     assert.equal(new PollSchedule(OPTIONS, fixed(0.3)).next('IN_PROGRESS', 0), 1_000);
   });
 
-  it('does not lengthen the pace when the estimate is far off', () => {
-    const paced = new PollSchedule(OPTIONS, fixed(0.5)).next('IN_PROGRESS', null);
-    assert.equal(new PollSchedule(OPTIONS, fixed(0.5)).next('IN_PROGRESS', 165), paced);
-    assert.equal(new PollSchedule(OPTIONS, fixed(0.5)).next('QUEUED', 3_600), 7_500);
+  it('waits for the estimate when it runs out later than the pace: estimate + minMs', () => {
+    // Pace draw 0.5 -> 12.5 s in progress, 7.5 s queued; 30 s and 20 s left -> ask after 31 s and 21 s.
+    assert.equal(new PollSchedule(OPTIONS, fixed(0.5)).next('IN_PROGRESS', 30), 31_000);
+    assert.equal(new PollSchedule(OPTIONS, fixed(0.5)).next('QUEUED', 20), 21_000);
   });
 
-  it('the shortened delay shrinks with the estimate, and stays in [minMs, pace max) over seeded draws', () => {
+  it('waits at most estimateMaxMs, jittered down by up to 20%, however far off the estimate', () => {
+    for (const estimate of [165, 3_600]) {
+      assert.equal(new PollSchedule(OPTIONS, fixed(0)).next('IN_PROGRESS', estimate), 60_000);
+      assert.equal(new PollSchedule(OPTIONS, fixed(0.5)).next('IN_PROGRESS', estimate), 54_000);
+      const bottom = new PollSchedule(OPTIONS, fixed(ALMOST_ONE)).next('QUEUED', estimate);
+      assert.ok(bottom > 48_000 && bottom < 48_000.1, String(bottom));
+    }
+  });
+
+  it('an estimate never lengthens the pace when estimateMaxMs is at or below it (0 turns the lengthening off)', () => {
+    for (const estimateMaxMs of [0, OPTIONS.queuedMs[0]]) {
+      const options = { ...OPTIONS, estimateMaxMs };
+      assert.equal(new PollSchedule(options, fixed(0.5)).next('IN_PROGRESS', 165), 12_500);
+      assert.equal(new PollSchedule(options, fixed(0.5)).next('QUEUED', 3_600), 7_500);
+      // Shortening still applies.
+      assert.equal(new PollSchedule(options, fixed(0.5)).next('IN_PROGRESS', 3), 4_000);
+    }
+  });
+
+  it('without an estimate (toapis models) the pace is kept, whatever estimateMaxMs says', () => {
+    assert.equal(new PollSchedule({ ...OPTIONS, estimateMaxMs: 600_000 }, fixed(0.5)).next('IN_PROGRESS', null), 12_500);
+  });
+
+  it('over seeded draws the delay follows the estimate down, within [minMs, min(estimate + minMs, estimateMaxMs)]', () => {
     const schedule = new PollSchedule(OPTIONS, seeded(99));
     let previous = Infinity;
-    for (const estimate of [20, 12, 8, 5, 3, 1, 0]) {
+    for (const estimate of [3_600, 165, 60, 40, 20, 12, 8, 5, 3, 1, 0]) {
       const delays = sweep(200, () => schedule.next('IN_PROGRESS', estimate));
-      assert.ok(delays.min >= OPTIONS.minMs && delays.max < OPTIONS.inProgressMs[1]);
-      assert.ok(delays.max <= estimate * 1000 + OPTIONS.minMs);
+      assert.ok(delays.min >= OPTIONS.minMs, `estimate ${estimate}: ${delays.min}`);
+      assert.ok(delays.max <= Math.min(estimate * 1000 + OPTIONS.minMs, OPTIONS.estimateMaxMs), `estimate ${estimate}: ${delays.max}`);
       assert.ok(delays.max <= previous);
       previous = delays.max;
     }
@@ -241,6 +266,8 @@ describe('pollScheduleOptions', () => {
     // Soon after submission: well before the first queued poll would be.
     assert.ok(options.firstMs > 0 && options.firstMs < options.queuedMs[0], String(options.firstMs));
     assert.ok(options.minMs > 0 && options.minMs <= options.queuedMs[0]);
+    // An estimate may set a wait well beyond the in-progress pace: that is where the requests are saved.
+    assert.ok(options.estimateMaxMs >= 2 * options.inProgressMs[1], String(options.estimateMaxMs));
     assert.ok(options.backoffBaseMs > 0 && options.backoffBaseMs <= options.backoffMaxMs);
     assert.deepEqual(options, DEFAULT_POLL_SCHEDULE, 'the config defaults and the schedule\'s own defaults agree');
   });
@@ -263,6 +290,7 @@ describe('pollScheduleOptions', () => {
       POLL_IN_PROGRESS_MIN_MS: '400',
       POLL_IN_PROGRESS_MAX_MS: '500',
       POLL_MIN_MS: '50',
+      POLL_ESTIMATE_MAX_MS: '650',
       POLL_BACKOFF_BASE_MS: '60',
       POLL_BACKOFF_MAX_MS: '700',
       POLL_RATE_LIMITED_WAIT_MS: '800',
@@ -273,6 +301,7 @@ describe('pollScheduleOptions', () => {
       queuedMs: [200, 300],
       inProgressMs: [400, 500],
       minMs: 50,
+      estimateMaxMs: 650,
       backoffBaseMs: 60,
       backoffMaxMs: 700,
       rateLimitedWaitMs: 800,

@@ -361,6 +361,8 @@ async function startWithStub(stub: StubUpstream, env: Record<string, string> = {
     POLL_RATE_LIMITED_WAIT_MS: '300',
     POLL_UNAVAILABLE_WAIT_MS: '150',
     POLL_TICK_MS: '20',
+    // An estimate may set a wait beyond the pace (40-80 ms), up to this (the default is a minute).
+    POLL_ESTIMATE_MAX_MS: '1500',
     // Generous: a slow machine must not turn a create into an unconfirmed submission.
     UPSTREAM_TIMEOUT_MS: '10000',
     POLL_LEASE_MS: '12000',
@@ -698,6 +700,27 @@ describe('poller', { concurrency: true }, () => {
         }
       });
     }
+
+    it('an estimated_time sets the next poll just after it runs out, beyond the pace, and at most POLL_ESTIMATE_MAX_MS ahead', async () => {
+      const estimating = (id: string, seconds: number) =>
+        toapisTask(id, 'in_progress', 30, { task_info: { can_cancel: true, estimated_time: seconds, video_duration: 5 } });
+      // Both are done when next asked: one says 1 s is left, the other an hour.
+      stub.scripts.push((n, id) => ({ body: n === 0 ? estimating(id, 1) : 'completed' }));
+      stub.scripts.push((n, id) => ({ body: n === 0 ? estimating(id, 3_600) : 'completed' }));
+      const near = await createOn(app, 'one second left');
+      const far = await createOn(app, 'an hour left');
+      await eventually(() => app.tasks.get(far.id)!.estimatedTimeSeconds === 3_600, 'the far task\'s estimate is recorded');
+      const row = app.tasks.get(far.id)!;
+      const ahead = row.nextPollAt!.getTime() - row.updatedAt.getTime();
+      const cap = config.POLL_ESTIMATE_MAX_MS;
+      assert.ok(ahead <= cap && ahead >= 0.8 * cap - 50, `next poll ${ahead} ms ahead, cap ${cap} ms jittered down by up to 20%`);
+      assert.ok(ahead > config.POLL_IN_PROGRESS_MAX_MS, 'beyond the pace');
+      await allEnd(app, [near.id, far.id]);
+      const polls = stub.queriesOf(near.upstreamTaskId!);
+      assert.equal(polls.length, 2, 'asked once more, when the estimate ran out, not at the pace in between');
+      assert.ok(polls[1]!.at - polls[0]!.at >= 1_000, `${polls[1]!.at - polls[0]!.at} ms: not before the estimate ran out`);
+      assert.equal(stub.queriesOf(far.upstreamTaskId!).length, 2);
+    });
 
     it('a 429 with an HTTP-date Retry-After is honoured too', async () => {
       const error = { error: { code: 429, message: 'slow down', type: 'rate_limit_error' } };
