@@ -22,11 +22,16 @@ export interface Completion {
   /** When the service published the COMPLETED change: clock ms, and real ms. */
   publishedAtMs: number;
   publishedAtRealMs: number;
+  /** The poll that saw it: when it was due (next_poll_at) and when the poller claimed it, clock ms. */
+  dueAtMs: number;
+  claimedAtMs: number;
 }
 
 /** Publishes as InProcessTaskEvents does, noting the first COMPLETED change of each task. */
 class RecordedEvents extends InProcessTaskEvents {
   readonly completions = new Map<string, Completion>();
+  /** Each task's latest claim: when its poll was due, and when it was claimed (clock ms). */
+  readonly claims = new Map<string, { dueAtMs: number; claimedAtMs: number }>();
 
   constructor(private readonly now: () => number) {
     super();
@@ -34,7 +39,11 @@ class RecordedEvents extends InProcessTaskEvents {
 
   override publish(task: VideoTaskRow): void {
     if (task.status === 'COMPLETED' && !this.completions.has(task.id)) {
-      this.completions.set(task.id, { taskId: task.id, upstreamTaskId: task.upstreamTaskId ?? '', publishedAtMs: this.now(), publishedAtRealMs: monotonicMs() });
+      const claim = this.claims.get(task.id);
+      this.completions.set(task.id, {
+        taskId: task.id, upstreamTaskId: task.upstreamTaskId ?? '', publishedAtMs: this.now(), publishedAtRealMs: monotonicMs(),
+        dueAtMs: claim?.dueAtMs ?? Number.NaN, claimedAtMs: claim?.claimedAtMs ?? Number.NaN,
+      });
     }
     super.publish(task);
   }
@@ -49,6 +58,14 @@ serveChild(async () => {
     events,
     now: () => new Date(clock()),
   });
+  // Where detection time goes: the claim of each poll is noted (the poller holds this same service).
+  const claimDue = bench.app.tasks.claimDue.bind(bench.app.tasks);
+  bench.app.tasks.claimDue = (provider, limit) => {
+    const claimed = claimDue(provider, limit);
+    const at = clock();
+    for (const row of claimed) events.claims.set(row.id, { dueAtMs: row.nextPollAt?.getTime() ?? at, claimedAtMs: at });
+    return claimed;
+  };
   let profiling: ((top: number) => Promise<ProfileFrame[]>) | null = null;
   return {
     ready: { url: bench.url, pid: process.pid },

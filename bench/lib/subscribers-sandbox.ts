@@ -5,7 +5,7 @@ import { SANDBOX_API_KEY } from '../../src/upstream/providers.ts';
 import { startSandboxServer } from '../../src/sandbox/sandbox-upstream.ts';
 import type { SandboxTask } from '../../src/sandbox/sandbox-task.ts';
 import { childOptions, serveChild } from './child-process.ts';
-import { compressedClock, type CompressedClock } from './subscribers-common.ts';
+import { compressedClock, monotonicMs, type CompressedClock } from './subscribers-common.ts';
 
 export interface SandboxChildOptions { clock: CompressedClock }
 
@@ -13,7 +13,9 @@ export type SandboxCommand =
   /** Tasks created from now on last between minSeconds and maxSeconds of clock time (seeded, in creation order). */
   | { op: 'plan'; minSeconds: number; maxSeconds: number; seed: number }
   /** The tasks created since the last `plan`: when each was created and finished (clock ms), and the requests served. */
-  | { op: 'report' };
+  | { op: 'report' }
+  /** This process's CPU time and the real time (ms), to tell whether the sandbox keeps up. */
+  | { op: 'cpu' };
 
 export interface SandboxReport {
   /** Each task created since `plan`: when it was created and finished (clock ms), and how often it was asked about. */
@@ -60,6 +62,10 @@ serveChild(async () => {
     ready: { url: server.url, pid: process.pid },
     handle(body: unknown) {
       const command = body as SandboxCommand;
+      if (command.op === 'cpu') {
+        const usage = process.cpuUsage();
+        return { cpuMs: (usage.user + usage.system) / 1000, atMs: monotonicMs() };
+      }
       if (command.op === 'plan') {
         plan = { minSeconds: command.minSeconds, maxSeconds: command.maxSeconds, random: seeded(command.seed) };
         created = [];
