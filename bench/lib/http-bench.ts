@@ -65,13 +65,13 @@ export async function measureLatencyAtRate(
 ): Promise<void> {
   const groups = subjects.map((subject) => (isGroup(subject) ? subject : [subject]));
   for (const group of groups) {
-    if (group.some((s) => s.url !== group[0]!.url || s.requests.length !== 1 || JSON.stringify(s.headers) !== JSON.stringify(group[0]!.headers))) {
+    if (group.length > 1 && group.some((s) => s.url !== group[0]!.url || s.requests.length !== 1 || JSON.stringify(s.headers) !== JSON.stringify(group[0]!.headers))) {
       throw new Error(`${group.map((s) => s.name).join(', ')}: subjects measured together need one server, the same headers and one request each`);
     }
   }
   const name = (group: readonly HttpSubject[]) => group.map((s) => s.name).join(' + ');
   const run = (group: readonly HttpSubject[], durationSeconds: number) => load.run({
-    url: group[0]!.url, requests: group.map((s) => s.requests[0]!), headers: group[0]!.headers,
+    url: group[0]!.url, requests: group.length === 1 ? group[0]!.requests : group.map((s) => s.requests[0]!), headers: group[0]!.headers,
     connections: Math.min(connections, Math.ceil(rate)), durationSeconds, rate,
   }) as Promise<LoadResultByRequest>;
   ctx.log(`  latency at a fixed ${Math.round(rate)} req/s`);
