@@ -42,8 +42,8 @@ const DEFAULT_TICK_MS = 250;
 /**
  * The CPU window (clock seconds): from `settle` after the last creation, for `window`. The tasks last
  * long enough that none ends by its end, and it holds a whole cycle of the schedule: each task's
- * first poll (2 s after creation) comes before it, and the next, at most POLL_ESTIMATE_MAX_MS (60 s,
- * jittered down to 48 s) later, inside it. A 20 s window fell between the two and saw no poll at all.
+ * first poll (2 s after creation) comes before it, and the next, at most POLL_ESTIMATE_MAX_MS (30 s,
+ * jittered down to 24 s) later, inside it. A 20 s window fell between the two and saw no poll at all.
  */
 const STEADY_SECONDS = { min: 90, max: 150, settle: 5, window: 60, idle: 6 };
 

@@ -49,7 +49,7 @@ const schema = z.object({
   POLL_IN_PROGRESS_MAX_MS: z.coerce.number().int().min(1).default(15_000),
   POLL_MIN_MS: z.coerce.number().int().min(1).default(1_000),
   // The longest wait a provider's estimated_time may set (0: an estimate only ever shortens the pace).
-  POLL_ESTIMATE_MAX_MS: z.coerce.number().int().min(0).default(60_000),
+  POLL_ESTIMATE_MAX_MS: z.coerce.number().int().min(0).default(30_000),
   POLL_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(2_000),
   POLL_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(120_000),
   // Seed 003's suggested waits, used when a 429 or 503 arrives without Retry-After.

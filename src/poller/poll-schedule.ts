@@ -34,7 +34,7 @@ export const DEFAULT_POLL_SCHEDULE: PollScheduleOptions = {
   queuedMs: [5_000, 10_000],
   inProgressMs: [10_000, 15_000],
   minMs: 1_000,
-  estimateMaxMs: 60_000,
+  estimateMaxMs: 30_000,
   backoffBaseMs: 2_000,
   backoffMaxMs: 120_000,
   rateLimitedWaitMs: 60_000,
