@@ -93,7 +93,7 @@ export default async function create(ctx: BenchContext): Promise<BenchResult> {
       notes: [
         `autocannon, ${CONNECTIONS} connections, closed loop; every request creates a task (prompts rotate over ${PROMPTS.length}, by ${CLIENT_KEYS} client API keys). Each subject writes to its own new database; our poller is held off, so created tasks stay unfinished.`,
         'Ours and the raw handler on the server core; the sandbox upstreams on the load core with the load generator (they stand for the outside world).',
-        'The raw handler uses openDatabase (WAL, synchronous=FULL: each commit fsyncs, on its event loop) and commits twice per create (the task with its submission attempt before the POST, the upstream answer after it). Ours commits the same two writes with synchronous=NORMAL and waits, off its event loop, for an fsync of the WAL after each (before the POST, and before the answer), one fsync shared by every request waiting at once (group commit: src/storage/durability.ts).',
+        'Both make a create durable the same way: two commits (the task with its submission attempt before the POST, the upstream answer after it) with synchronous=NORMAL, each followed by a wait, off the event loop, for an fsync of the WAL (before the POST, and before the answer), one fsync shared by every request waiting at once (group commit: src/storage/durability.ts).',
       ],
     };
   } finally {
