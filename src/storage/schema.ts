@@ -72,8 +72,11 @@ export const videoTasks = sqliteTable('video_tasks', {
   // The poller's "what is due" scan only ever looks at unfinished tasks, one provider at a time.
   index('video_tasks_due_idx').on(table.provider, table.nextPollAt).where(sql`${table.nextPollAt} IS NOT NULL`),
   index('video_tasks_upstream_idx').on(table.provider, table.upstreamTaskId),
-  // A client's own tasks, newest first, and its unfinished ones (for the concurrency limit).
+  // A client's own tasks, newest first.
   index('video_tasks_owner_created_idx').on(table.ownerId, table.createdAt, table.id),
+  // A client's unfinished tasks, counted on every create (the concurrency limit) from the index alone:
+  // through the index above, every one of the owner's tasks, finished or not, was read from the table.
+  index('video_tasks_owner_unfinished_idx').on(table.ownerId).where(sql`${table.nextPollAt} IS NOT NULL`),
   // The archiver's "what is due" scan, and a task's children.
   index('video_tasks_archive_due_idx').on(table.archiveNextAt).where(sql`${table.archiveNextAt} IS NOT NULL`),
   index('video_tasks_parent_idx').on(table.parentTaskId).where(sql`${table.parentTaskId} IS NOT NULL`),

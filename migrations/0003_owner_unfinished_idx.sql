@@ -1,0 +1,1 @@
+CREATE INDEX `video_tasks_owner_unfinished_idx` ON `video_tasks` (`owner_id`) WHERE "video_tasks"."next_poll_at" IS NOT NULL;
