@@ -26,7 +26,7 @@ export class ApiKeyStore {
   private readonly byHash;
   /**
    * Principals of keys already verified, by the key's hash: the lookup (a query and drizzle's row
-   * mapping) was a tenth of a create's CPU (bench/create.ts). Forgotten whenever any other connection
+   * mapping) was ~4% of a create's CPU (bench/create.ts). Forgotten whenever any other connection
    * (the `keys` CLI, another process on the file) commits, as `PRAGMA data_version` tells, and on a
    * revoke through this store, so a revoked key is refused from the next request on, as without it.
    */
