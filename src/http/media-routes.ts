@@ -17,7 +17,10 @@ const UPLOAD_PATH = /^uploads\/([0-9a-f]{64})\.(jpg|png|webp|mp4|mp3|wav)$/;
 const ARCHIVE_PATH = /^archives\/([\w-]{1,64})\/(video|last-frame)\.(mp4|png|jpg|webp)$/;
 
 export function handleMediaRequest(req: IncomingMessage, res: ServerResponse, storage: MediaStorage, signer: UrlSigner, logger: Logger): boolean {
-  const url = new URL(req.url ?? '/', 'http://media');
+  // Every request passes here first: parsing each one's URL was ~1% of a create's CPU. A path that is
+  // media once normalized (dot segments, backslashes) still has the word in it as sent.
+  if (!req.url?.includes('media')) return false;
+  const url = new URL(req.url, 'http://media');
   if (!url.pathname.startsWith(MEDIA_PREFIX)) return false;
   void serve(req, res, url, storage, signer).catch((error) => {
     logger.error({ err: error }, 'serving media failed');

@@ -58,6 +58,12 @@ export class UpstreamClient {
     let httpStatus: number | null = null;
     let failure: UpstreamCall['failure'] = null;
     const requestId = currentRequestId();
+    // The deadline covers the answer's body too, and ends with the call: AbortSignal.timeout's timer
+    // (and, through undici's listener, the request it would abort) lived on for the whole timeout after
+    // every call, tens of thousands at a time under load, for the garbage collector to walk.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException('The upstream call timed out', 'TimeoutError')), this.options.timeoutMs);
+    timer.unref();
     try {
       let response: Dispatcher.ResponseData;
       try {
@@ -72,7 +78,7 @@ export class UpstreamClient {
             ...(requestId ? { 'x-request-id': requestId } : {}),
           },
           body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(this.options.timeoutMs),
+          signal: deadline.signal,
         });
       } catch (error) {
         failure = isTimeout(error) ? 'timeout' : 'transport';
@@ -97,6 +103,7 @@ export class UpstreamClient {
         throw new UpstreamProtocolError(`${method} ${url}: answer is not JSON`, text.slice(0, 500));
       }
     } finally {
+      clearTimeout(timer);
       this.options.onCall?.({ provider: route.provider, method, url, httpStatus, durationMs: performance.now() - started, failure });
     }
   }
