@@ -21,6 +21,7 @@ import { anonymousAccess, type Config } from './config.ts';
 import { InProcessTaskEvents, type TaskEvents } from './events/task-events.ts';
 import type { GraphQLContext } from './graphql/context.ts';
 import { useDurableMutations } from './graphql/durable-mutations.ts';
+import { useSourceEventExecution } from './graphql/source-event-execution.ts';
 import { schema } from './graphql/schema/index.ts';
 import { attachWebSocketTransport, type NodeServerContext } from './http/graphql-ws.ts';
 import { handleUpstreamWebhook } from './http/upstream-webhook.ts';
@@ -200,6 +201,8 @@ export function buildApp(deps: AppDeps): App {
     // Yoga's own HTTP handling (bench/task-query.ts). Not subscriptions: graphql-jit's subscribe lost
     // events of filtered subscriptions (videoTasksUpdated) and masked errors in others.
     useGraphQlJit({}, { enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription' }) as Plugin<GraphQLContext>,
+    // A subscription's events, executed one at a time by the WebSocket transport (graphql-ws.ts).
+    useSourceEventExecution(),
     {
       // Multipart requests were parsed before Yoga (graphql-upload streams files to disk instead of
       // memory); hand Yoga the operations it produced.

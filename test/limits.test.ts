@@ -88,6 +88,28 @@ describe('requests per minute, per key (RATE_LIMIT_REQUESTS_PER_MINUTE=3)', () =
       await other.dispose();
     }
   });
+
+  it('over WebSocket: a subscription is charged once, as it starts, and not for each of its events', async () => {
+    const e = h.app.apiKeys.create('ws-e', 'client').key;
+    const created = await post(h.url, aliasedCreates(1, 'Charged once'), undefined, { key: e });
+    const id: string = created.body.data.c0.task.id;
+    const client = wsClient(h.url, e);
+    try {
+      const live = wsSubscribe(client, 'subscription($id: ID!) { videoTaskUpdated(id: $id) { id progress } }', { id });
+      await eventually(() => live.results.length === 1, 'the current state arrives');
+      // Newer versions than the poller will write, so that only these five are delivered.
+      const row = h.app.tasks.get(Buffer.from(id, 'base64').toString().replace(/^VideoTask:/, ''))!;
+      for (let i = 1; i <= 5; i++) h.app.events.publish({ ...row, status: 'IN_PROGRESS', version: row.version + 1000 + i, progress: 10 * i });
+      await eventually(() => live.results.length === 6, 'five events arrive');
+      assert.deepEqual(live.results.slice(1).map((r) => [r.errors, r.data?.videoTaskUpdated.progress]), [10, 20, 30, 40, 50].map((p) => [undefined, p]));
+      // The create and the subscription took two of the three requests.
+      assert.equal((await post(h.url, MODELS, undefined, { key: e })).status, 200);
+      assertRateLimitedHttp(await post(h.url, MODELS, undefined, { key: e }), 20);
+      live.stop();
+    } finally {
+      await client.dispose();
+    }
+  });
 });
 
 describe('aliased mutations count one by one (RATE_LIMIT_REQUESTS_PER_MINUTE=5)', () => {

@@ -195,6 +195,30 @@ describe('health, readiness and metrics', () => {
     }
     await waitFor('both to be gone', async () => (await open()) === 0, 5_000);
   });
+
+  it('over WebSocket, each videoTaskUpdated event after the first is timed as an execution of the subscription', async () => {
+    const executions = async () => total((await metrics()).samples, 'graphql_envelop_phase_execute_count', { operationType: 'subscription' });
+    const { data } = await h.gql(CREATE, { input: { model: MODEL, prompt: 'Metered events' } });
+    const id: string = data.createVideoTask.task.id;
+    // Only this test's events change the task from here (last in this describe: nothing else needs the poller).
+    await h.app.poller.stop();
+    const before = await executions();
+    const client = createClient({ url: `${h.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    const results: unknown[] = [];
+    const unsubscribe = client.subscribe({ query: 'subscription($id: ID!) { videoTaskUpdated(id: $id) { progress } }', variables: { id } }, {
+      next: (result) => { results.push(result); }, error: () => {}, complete: () => {},
+    });
+    try {
+      await waitFor('the current state', async () => results.length === 1, 5_000);
+      const row = h.app.tasks.get(taskRowId(id))!;
+      for (let i = 1; i <= 3; i++) h.app.events.publish({ ...row, status: 'IN_PROGRESS', version: row.version + 1000 + i, progress: 10 * i });
+      await waitFor('three events', async () => results.length === 4, 5_000);
+      assert.equal(await executions() - before, 3);
+    } finally {
+      unsubscribe();
+      await client.dispose();
+    }
+  });
 });
 
 describe('request ids in logs and upstream calls', () => {

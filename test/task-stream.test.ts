@@ -142,3 +142,35 @@ describe('a stream of task states', () => {
     assert.equal(events.returned, true);
   });
 });
+
+describe('handing a stream over to a new consumer (a WebSocket subscription dropping its execution)', () => {
+  it('the new consumer gets the rest: a change landing between the read and the hand-over is not lost', async () => {
+    const events = new LazyEvents();
+    const stream = watching(events, () => {
+      queueMicrotask(() => events.publish(task(2)));
+      return task(1);
+    });
+    assert.equal((await stream.next()).value?.version, 1);
+    const rest = stream.handOver();
+    events.publish(task(1));
+    events.publish(task(3));
+    assert.equal((await rest.next()).value?.version, 2);
+    assert.equal((await rest.next()).value?.version, 3, 'its filter state went with it');
+    await rest.return();
+    assert.equal(events.returned, true);
+  });
+
+  it('the old consumer\'s return() lets go of nothing; the old stream is ended', async () => {
+    const events = new LazyEvents();
+    const stream = watching(events, () => task(1));
+    await stream.next();
+    const rest = stream.handOver();
+    await stream.return();
+    assert.equal(events.returned, false);
+    assert.deepEqual(await stream.next(), { value: undefined, done: true });
+    events.publish(task(2, 'COMPLETED'));
+    assert.equal((await rest.next()).value?.status, 'COMPLETED');
+    assert.equal(events.returned, true, 'it still ends after its last value');
+    assert.deepEqual(await rest.next(), { value: undefined, done: true });
+  });
+});

@@ -16,6 +16,8 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Principal } from '../auth/principal.ts';
+import type { ResumableSource } from '../graphql/context.ts';
+import { ResumedSubscription, isAsyncIterable } from './resumed-subscriptions.ts';
 import { SharedSubscriptions, type ShareOptions } from './shared-subscriptions.ts';
 
 export interface WebSocketTransportOptions {
@@ -40,6 +42,8 @@ type Enveloped = (args: ExecutionArgs) => unknown;
 interface Setup {
   execute: Enveloped;
   subscribe: Enveloped;
+  /** Where the operation's root field puts its source stream if that can outlive the execution. */
+  sources: ResumableSource<unknown>[];
   /**
    * Who else may share this subscription's execution (see SharedSubscriptions); null: nobody. Sharing
    * is across connections only, so the asking connection (the owner) is part of it.
@@ -138,10 +142,11 @@ export function attachWebSocketTransport<UserContext extends object>(
     },
     execute: (args) => takeSetup(args).execute(args) as never,
     subscribe: (args) => {
-      const { share, subscribe } = takeSetup(args);
-      if (!share) return subscribe(args) as never;
+      const setup = takeSetup(args);
+      const { share } = setup;
+      if (!share) return start(args, setup) as never;
       const { key, owner, principal } = share;
-      return shared.subscribe(key, owner, share.options, () => subscribe(args) as never, () => {
+      return shared.subscribe(key, owner, share.options, () => start(args, setup) as never, () => {
         // A joiner skips envelop's onSubscribe (and its limits): it is charged here instead.
         const refusal = options.admitSharedSubscriber?.(principal);
         return refusal ? { errors: [refusal] } : null;
@@ -158,7 +163,8 @@ export function attachWebSocketTransport<UserContext extends object>(
       const principal = socket.principal!;
       // Yoga's initial context: who asks (the connection authenticated at connection_init) and what.
       // Not the upgrade request, which is not kept: the context lives as long as the subscription.
-      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ principal, params: payload } as never);
+      const sources: ResumableSource<unknown>[] = [];
+      const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({ principal, params: payload, resumableSources: sources } as never);
       // A query refused while parsing or validating (a syntax error, or a graphql-armor limit, which
       // throws) is this operation's error, not the connection's: graphql-ws would close it with 4500.
       // Yoga caches both by the query's text, so the document is the one its cache holds, not a copy.
@@ -182,6 +188,7 @@ export function attachWebSocketTransport<UserContext extends object>(
       setups.set(args, {
         execute,
         subscribe,
+        sources,
         share: replayLatest === null ? null : {
           key: shareKey(principal, payload.operationName, payload.query, payload.variables),
           owner: socket,
@@ -270,6 +277,19 @@ export function attachWebSocketTransport<UserContext extends object>(
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Starts a subscription through envelop. When its root field's source can go on alone, only the source
+ * and what executing an event takes are held after the first result (see ResumedSubscription).
+ */
+async function start(args: ExecutionArgs, { subscribe, execute, sources }: Setup): Promise<unknown> {
+  const started = await subscribe(args);
+  // A subscription has one root field (GraphQL's validation says so), so at most one source.
+  const source = sources.length === 1 ? sources[0]! : null;
+  sources.length = 0;
+  if (!source || !isAsyncIterable(started)) return started;
+  return new ResumedSubscription(started[Symbol.asyncIterator]() as AsyncIterator<never>, source, args, execute);
 }
 
 /**

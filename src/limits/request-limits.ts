@@ -4,6 +4,7 @@
 import { GraphQLError, Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { isSourceEventExecution } from '../graphql/source-event-execution.ts';
 import type { RateLimiter } from './rate-limiter.ts';
 
 export function rateLimited(message: string, retryAfterSeconds: number): GraphQLError {
@@ -23,6 +24,8 @@ export function useRequestRateLimit(limiter: RateLimiter): Plugin<GraphQLContext
   };
   return {
     onExecute({ args, setResultAndStopExecution }) {
+      // One event of a running subscription, which was charged once as it started.
+      if (isSourceEventExecution(args.document, args.operationName)) return;
       const refusal = check(args.document, args.operationName, args.contextValue);
       if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },

@@ -21,7 +21,7 @@ import type { UpstreamClient } from '../upstream/upstream-client.ts';
 import type { UpstreamErrorBody, UpstreamTask } from '../upstream/types.ts';
 import { VIDEO_MODELS, findVideoModel } from './catalog.ts';
 import { isTerminal, type VideoTaskStatus } from './status.ts';
-import { TaskStream } from './task-stream.ts';
+import { TaskStream, type TaskStreamOptions } from './task-stream.ts';
 import { validateCreateVideoTask, type CreateVideoTaskInput, type UserError } from './validation.ts';
 import type { VideoRequest } from './video-request.ts';
 
@@ -533,23 +533,8 @@ export class VideoTaskService {
   }
 
   /** The task now, then every change, ending after a terminal state (and its archive, if any). */
-  watch(principal: Principal, taskId: string): AsyncIterableIterator<VideoTaskRow> {
-    let version = 0;
-    return new TaskStream({
-      subscribe: () => this.deps.events.subscribeTask(taskId),
-      read: () => {
-        const current = this.find(principal, taskId);
-        if (current) version = current.version;
-        return current;
-      },
-      // Events the read already shows, or repeated, are dropped.
-      accept: (task) => {
-        if (task.version <= version) return false;
-        version = task.version;
-        return true;
-      },
-      last: isSettled,
-    });
+  watch(principal: Principal, taskId: string): TaskStream {
+    return new TaskStream(new TaskWatch(this, this.deps.events, principal, taskId));
   }
 
   /** Every change of every task matching the filter. */
@@ -677,6 +662,41 @@ const VISIBLE_FIELDS = [
 
 /** Nothing more will happen to the task: it ended, and its result is archived or will not be. */
 const isSettled = (task: VideoTaskRow) => isTerminal(task.status) && task.archiveStatus !== 'PENDING';
+
+/**
+ * What watch() streams: one task as it is, then its changes, until it settles. An object with methods
+ * rather than closures: one is held by every idle subscriber (bench/memory.ts), and each closure held
+ * its own name (tsx keeps function names) besides its context.
+ */
+class TaskWatch implements TaskStreamOptions {
+  /** The version last delivered: events the read already shows, or repeated, are dropped. */
+  private version = 0;
+
+  constructor(
+    private readonly tasks: VideoTaskService, private readonly events: TaskEvents,
+    private readonly principal: Principal, private readonly taskId: string,
+  ) {}
+
+  subscribe(): AsyncIterator<VideoTaskRow> {
+    return this.events.subscribeTask(this.taskId);
+  }
+
+  read(): VideoTaskRow | undefined {
+    const current = this.tasks.find(this.principal, this.taskId);
+    if (current) this.version = current.version;
+    return current;
+  }
+
+  accept(task: VideoTaskRow): boolean {
+    if (task.version <= this.version) return false;
+    this.version = task.version;
+    return true;
+  }
+
+  last(task: VideoTaskRow): boolean {
+    return isSettled(task);
+  }
+}
 
 function isVisibleChange(current: VideoTaskRow, patch: TaskPatch): boolean {
   return VISIBLE_FIELDS.some((field) => {

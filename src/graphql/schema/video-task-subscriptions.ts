@@ -11,7 +11,10 @@ builder.subscriptionField('videoTaskUpdated', (t) => t.field({
   args: { id: t.arg.globalID({ required: true, for: [VideoTaskRef] }) },
   subscribe: (_root, { id }, ctx) => {
     if (!ctx.tasks.find(ctx.principal, id.id)) throw new GraphQLError('No such task.', { extensions: { code: 'NOT_FOUND' } });
-    return ctx.tasks.watch(ctx.principal, id.id);
+    const stream = ctx.tasks.watch(ctx.principal, id.id);
+    // Each event is the whole task, so an event executed on its own gives what the execution would.
+    ctx.resumableSources?.push(stream);
+    return stream;
   },
   resolve: (task: VideoTaskRow) => task,
 }));
