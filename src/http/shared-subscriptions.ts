@@ -21,6 +21,9 @@ const MAX_BEHIND = 1024;
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
+/** What a started group's `started` becomes, so that it holds no promise of its own while it runs. */
+const STARTED: Promise<null> = Promise.resolve(null);
+
 export class SharedSubscriptions {
   /** Running executions, and those starting (their subscribers wait for `started`). */
   private readonly groups = new Map<string, Group>();
@@ -74,15 +77,24 @@ export class SharedSubscriptions {
 /**
  * One source stream and its subscribers; it ends when the source does, or when the last one leaves.
  * Results are pulled from the source one at a time and handed to every member as they come.
+ *
+ * Most subscriptions are nobody else's, and an idle one is held for as long as its client stays: so a
+ * group with one member holds no map of members, and the latest result is kept serialized, as
+ * graphql-ws sends it, rather than as graphql-js's result objects (dictionary-mode, several times
+ * larger; bench/memory.ts).
  */
 class Group {
   /** Settles once the source has started: null, or the one result it answered with instead of a stream. */
-  readonly started: Promise<ExecutionResult | null>;
+  started: Promise<ExecutionResult | null>;
   private iterator: AsyncIterator<ExecutionResult> | null = null;
-  /** The members, by the connection each belongs to (one per connection: see SharedSubscriptions.subscribe). */
-  private readonly members = new Map<object, Member>();
-  /** The latest result, for joiners when the stream starts with the current state. */
-  private latest: ExecutionResult | undefined;
+  /**
+   * The members, one per connection (see SharedSubscriptions.subscribe): the first to join, and the
+   * others by their connection, in a map made when a second one joins.
+   */
+  private first: Member | null = null;
+  private others: Map<object, Member> | null = null;
+  /** The latest result as JSON, for joiners when the stream starts with the current state. */
+  private latest: string | null = null;
   /** The source finished: joiners still get the latest result, then the end. */
   private completed = false;
   /** Everyone left and the source was returned: nobody may join. */
@@ -99,6 +111,7 @@ class Group {
         return started;
       }
       this.iterator = started[Symbol.asyncIterator]();
+      this.started = STARTED;
       this.pull();
       return null;
     }, (error: unknown) => {
@@ -108,27 +121,30 @@ class Group {
   }
 
   get size(): number {
-    return this.members.size;
+    return (this.first ? 1 : 0) + (this.others?.size ?? 0);
   }
 
   has(owner: object): boolean {
-    return this.members.has(owner);
+    return this.first?.owner === owner || !!this.others?.has(owner);
   }
 
   /** A new subscriber, or null when this group has been abandoned. */
   join(owner: object): Member | null {
     if (this.abandoned) return null;
     const member = new Member(owner, this);
-    if (this.replayLatest && this.latest) member.push(this.latest);
+    // Parsed afresh: graphql-ws sends it as JSON, so the joiner's message is the one the others got.
+    if (this.latest !== null) member.push(JSON.parse(this.latest) as ExecutionResult);
     if (this.completed) member.end();
-    else this.members.set(owner, member);
+    else if (!this.first) this.first = member;
+    else (this.others ??= new Map()).set(owner, member);
     return member;
   }
 
   leave(member: Member): void {
-    if (this.members.get(member.owner) !== member) return;
-    this.members.delete(member.owner);
-    if (this.members.size > 0 || this.completed) return;
+    if (this.first === member) this.first = null;
+    else if (this.others?.get(member.owner) === member) this.others.delete(member.owner);
+    else return;
+    if (this.size > 0 || this.completed) return;
     this.abandoned = true;
     this.shared.forget(this);
     void Promise.resolve(this.iterator?.return?.()).catch(() => undefined);
@@ -138,8 +154,9 @@ class Group {
     this.iterator!.next().then((step) => {
       if (this.abandoned) return;
       if (step.done) return this.complete((member) => member.end());
-      this.latest = step.value;
-      for (const member of this.members.values()) member.push(step.value);
+      if (this.replayLatest) this.latest = JSON.stringify(step.value);
+      this.first?.push(step.value);
+      if (this.others) for (const member of this.others.values()) member.push(step.value);
       this.pull();
     }, (error: unknown) => this.complete((member) => member.fail(error)));
   }
@@ -148,8 +165,11 @@ class Group {
     if (this.abandoned) return;
     this.completed = true;
     this.shared.forget(this);
-    for (const member of this.members.values()) tell(member);
-    this.members.clear();
+    const { first, others } = this;
+    this.first = null;
+    this.others = null;
+    if (first) tell(first);
+    if (others) for (const member of others.values()) tell(member);
   }
 }
 
@@ -157,7 +177,9 @@ class Group {
 class Member implements AsyncIterableIterator<ExecutionResult> {
   /** Results not yet asked for; made when the first one has to wait. */
   private queue: ExecutionResult[] | null = null;
-  private waiting: { resolve(step: IteratorResult<ExecutionResult>): void; reject(error: unknown): void } | null = null;
+  /** A next() waiting for a result: its promise's resolve and reject, as fields rather than one more object. */
+  private resolve: ((step: IteratorResult<ExecutionResult>) => void) | null = null;
+  private reject: ((error: unknown) => void) | null = null;
   private done = false;
   private failure: { error: unknown } | null = null;
 
@@ -165,9 +187,9 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   push(result: ExecutionResult): void {
     if (this.done) return;
-    if (this.waiting) {
-      const { resolve } = this.waiting;
-      this.waiting = null;
+    const { resolve } = this;
+    if (resolve) {
+      this.resolve = this.reject = null;
       resolve({ value: result, done: false });
     } else if ((this.queue ??= []).length >= MAX_BEHIND) {
       this.fail(new Error(`This subscriber fell more than ${MAX_BEHIND} events behind.`));
@@ -198,7 +220,8 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
     }
     if (this.done) return Promise.resolve(DONE);
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.resolve = resolve;
+      this.reject = reject;
     });
   }
 
@@ -217,9 +240,9 @@ class Member implements AsyncIterableIterator<ExecutionResult> {
 
   /** Settles a consumer waiting for the next result, once the queue is empty and nothing more will come. */
   private wake(): void {
-    if (!this.waiting || this.queue?.length) return;
-    const { resolve, reject } = this.waiting;
-    this.waiting = null;
+    const { resolve, reject } = this;
+    if (!resolve || !reject || this.queue?.length) return;
+    this.resolve = this.reject = null;
     if (this.failure) {
       const { error } = this.failure;
       this.failure = null;
