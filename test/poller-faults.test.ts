@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildApp, type App } from '../src/app.ts';
 import { ANONYMOUS } from '../src/auth/principal.ts';
-import { loadConfig, type Config } from '../src/config.ts';
+import type { Config } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { matchEndpoint } from '../src/sandbox/endpoints.ts';
 import type { SandboxUpstream } from '../src/sandbox/sandbox-upstream.ts';
@@ -29,6 +29,7 @@ import type { VideoTaskRow } from '../src/storage/schema.ts';
 import type { ProviderAccount } from '../src/upstream/providers.ts';
 import { readTaskObject } from '../src/upstream/task-response.ts';
 import { startHarness, type Harness } from './support/harness.ts';
+import { testConfig } from './support/test-env.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: creating tasks, waiting, and a request log at the sandbox.
@@ -345,28 +346,12 @@ class StubUpstream {
 /** The app as harness.ts builds it (same compressed pace), with its provider pointed at a stub. */
 async function startWithStub(stub: StubUpstream, env: Record<string, string> = {}): Promise<{ app: App; config: Config; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'seedance-poller-test-'));
-  const config = loadConfig({
-    PORT: '0',
-    DATABASE_URL: join(dir, 'tasks.sqlite'),
-    MEDIA_DIR: join(dir, 'media'),
-    LOG_LEVEL: 'silent',
-    POLL_FIRST_MS: '20',
-    POLL_QUEUED_MIN_MS: '40',
-    POLL_QUEUED_MAX_MS: '80',
-    POLL_IN_PROGRESS_MIN_MS: '40',
-    POLL_IN_PROGRESS_MAX_MS: '80',
-    POLL_MIN_MS: '20',
-    POLL_BACKOFF_BASE_MS: '50',
-    POLL_BACKOFF_MAX_MS: '1000',
-    POLL_RATE_LIMITED_WAIT_MS: '300',
-    POLL_UNAVAILABLE_WAIT_MS: '150',
-    POLL_TICK_MS: '20',
-    // An estimate may set a wait beyond the pace (40-80 ms), up to this (the default is a minute).
+  const config = testConfig(dir, {
+    // An estimate may set a wait beyond the pace (40-80 ms), up to this (the default is 30 s).
     POLL_ESTIMATE_MAX_MS: '1500',
     // Generous: a slow machine must not turn a create into an unconfirmed submission.
     UPSTREAM_TIMEOUT_MS: '10000',
     POLL_LEASE_MS: '12000',
-    SQLITE_BUSY_TIMEOUT_MS: '1000',
     ...env,
   });
   const accounts: ProviderAccount[] = [{ name: 'stub', kind: 'toapis', baseUrl: stub.url, apiKey: 'stub-key' }];

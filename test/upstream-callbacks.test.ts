@@ -23,23 +23,14 @@ import type { VideoTaskRow } from '../src/storage/schema.ts';
 import { isTerminal } from '../src/tasks/status.ts';
 import { SANDBOX_API_KEY, SANDBOX_MOUNTS, sandboxAccounts } from '../src/upstream/providers.ts';
 import { startHarness } from './support/harness.ts';
+import { COMPRESSED_PACE } from './support/test-env.ts';
 
 const ODKKK = 'doubao-seedance-1.0-pro-fast';
 const CREATE = `mutation($input: CreateVideoTaskInput!) { createVideoTask(input: $input) { task { id status } userErrors { code message } } }`;
 
 /** The harness's compressed pace (test/support/harness.ts), with patient upstream timeouts. */
 const PACE: Record<string, string> = {
-  POLL_FIRST_MS: '20',
-  POLL_QUEUED_MIN_MS: '40',
-  POLL_QUEUED_MAX_MS: '80',
-  POLL_IN_PROGRESS_MIN_MS: '40',
-  POLL_IN_PROGRESS_MAX_MS: '80',
-  POLL_MIN_MS: '20',
-  POLL_BACKOFF_BASE_MS: '50',
-  POLL_BACKOFF_MAX_MS: '1000',
-  POLL_RATE_LIMITED_WAIT_MS: '300',
-  POLL_UNAVAILABLE_WAIT_MS: '150',
-  POLL_TICK_MS: '20',
+  ...COMPRESSED_PACE,
   // Generous: a slow machine must not turn a create into an unconfirmed submission.
   UPSTREAM_TIMEOUT_MS: '10000',
   POLL_LEASE_MS: '12000',

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { SandboxUpstream, type SandboxOptions } from '../../src/sandbox/sandbox-upstream.ts';
 import { SANDBOX_API_KEY, type ProviderAccount } from '../../src/upstream/providers.ts';
+import { testConfig } from './test-env.ts';
 
 /** One request the sandbox received, as it arrived (method, path, headers). */
 export interface ReceivedRequest {
@@ -71,27 +72,7 @@ export interface CustomAppOptions {
 
 export async function startCustomApp(options: CustomAppOptions): Promise<CustomApp> {
   const dir = mkdtempSync(join(tmpdir(), 'seedance-custom-'));
-  const config = loadConfig({
-    PORT: '0',
-    DATABASE_URL: join(dir, 'tasks.sqlite'),
-    MEDIA_DIR: join(dir, 'media'),
-    LOG_LEVEL: 'silent',
-    POLL_FIRST_MS: '20',
-    POLL_QUEUED_MIN_MS: '40',
-    POLL_QUEUED_MAX_MS: '80',
-    POLL_IN_PROGRESS_MIN_MS: '40',
-    POLL_IN_PROGRESS_MAX_MS: '80',
-    POLL_MIN_MS: '20',
-    POLL_BACKOFF_BASE_MS: '50',
-    POLL_BACKOFF_MAX_MS: '1000',
-    POLL_RATE_LIMITED_WAIT_MS: '300',
-    POLL_UNAVAILABLE_WAIT_MS: '150',
-    POLL_TICK_MS: '20',
-    UPSTREAM_TIMEOUT_MS: '2000',
-    POLL_LEASE_MS: '5000',
-    SQLITE_BUSY_TIMEOUT_MS: '1000',
-    ...options.env,
-  });
+  const config = testConfig(dir, options.env);
   const upstream = await startRecordedSandbox(options.sandbox);
   const app = buildApp({ config, logger: options.logger ?? createLogger(config.LOG_LEVEL), accounts: options.accounts(upstream.url) });
   const url = await app.start(0, '127.0.0.1');

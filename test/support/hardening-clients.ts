@@ -9,9 +9,10 @@ import { createClient, type Client } from 'graphql-ws';
 import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
 import { startSandboxServer, type SandboxOptions, type SandboxUpstream } from '../../src/sandbox/sandbox-upstream.ts';
 import { SANDBOX_API_KEY, sandboxAccounts } from '../../src/upstream/providers.ts';
+import { testConfig } from './test-env.ts';
 
 export interface GqlError { message: string; extensions?: Record<string, any> }
 export interface GqlBody<T = any> { data?: T; errors?: GqlError[] }
@@ -231,30 +232,7 @@ export function memoryLogger(level: string): { logger: Logger; lines: string[] }
 }
 
 /** The harness's settings (fast poller, temp SQLite file), for apps built here with their own logger. */
-export function testConfig(dir: string, env: Record<string, string> = {}): Config {
-  return loadConfig({
-    PORT: '0',
-    DATABASE_URL: join(dir, 'tasks.sqlite'),
-    MEDIA_DIR: join(dir, 'media'),
-    LOG_LEVEL: 'silent',
-    SANDBOX_TIME_SCALE: '0.01',
-    POLL_FIRST_MS: '20',
-    POLL_QUEUED_MIN_MS: '40',
-    POLL_QUEUED_MAX_MS: '80',
-    POLL_IN_PROGRESS_MIN_MS: '40',
-    POLL_IN_PROGRESS_MAX_MS: '80',
-    POLL_MIN_MS: '20',
-    POLL_BACKOFF_BASE_MS: '50',
-    POLL_BACKOFF_MAX_MS: '1000',
-    POLL_RATE_LIMITED_WAIT_MS: '300',
-    POLL_UNAVAILABLE_WAIT_MS: '150',
-    POLL_TICK_MS: '20',
-    UPSTREAM_TIMEOUT_MS: '2000',
-    POLL_LEASE_MS: '5000',
-    SQLITE_BUSY_TIMEOUT_MS: '1000',
-    ...env,
-  });
-}
+export { testConfig };
 
 export interface LoggedApp {
   url: string;

@@ -4,10 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startSandboxServer, type SandboxOptions, type SandboxUpstream } from '../../src/sandbox/sandbox-upstream.ts';
 import { SANDBOX_API_KEY, sandboxAccounts } from '../../src/upstream/providers.ts';
+import { testConfig } from './test-env.ts';
 
 export interface Harness {
   url: string;
@@ -27,30 +28,7 @@ export interface HarnessOptions {
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'seedance-test-'));
-  const config = loadConfig({
-    PORT: '0',
-    DATABASE_URL: join(dir, 'tasks.sqlite'),
-    MEDIA_DIR: join(dir, 'media'),
-    LOG_LEVEL: 'silent',
-    SANDBOX_TIME_SCALE: '0.01',
-    // The provider's pace, compressed like the sandbox's clock.
-    POLL_FIRST_MS: '20',
-    POLL_QUEUED_MIN_MS: '40',
-    POLL_QUEUED_MAX_MS: '80',
-    POLL_IN_PROGRESS_MIN_MS: '40',
-    POLL_IN_PROGRESS_MAX_MS: '80',
-    POLL_MIN_MS: '20',
-    POLL_BACKOFF_BASE_MS: '50',
-    POLL_BACKOFF_MAX_MS: '1000',
-    POLL_RATE_LIMITED_WAIT_MS: '300',
-    POLL_UNAVAILABLE_WAIT_MS: '150',
-    POLL_TICK_MS: '20',
-    UPSTREAM_TIMEOUT_MS: '2000',
-    POLL_LEASE_MS: '5000',
-    SQLITE_BUSY_TIMEOUT_MS: '1000',
-    SHUTDOWN_GRACE_MS: '1000',
-    ...options.env,
-  });
+  const config = testConfig(dir, { SHUTDOWN_GRACE_MS: '1000', ...options.env });
   const logger = createLogger(config.LOG_LEVEL);
   const sandboxServer = options.embeddedSandbox
     ? null

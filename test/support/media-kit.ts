@@ -14,6 +14,7 @@ import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { SandboxUpstream, type SandboxOptions } from '../../src/sandbox/sandbox-upstream.ts';
 import { SANDBOX_API_KEY, sandboxAccounts, type ProviderAccount } from '../../src/upstream/providers.ts';
+import { TEST_ENV } from './test-env.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Files
@@ -270,21 +271,7 @@ export async function startMediaUpstream(options: Partial<SandboxOptions> = {}):
 
 /** The harness's compressed provider pace (test/support/harness.ts), for fast tests. */
 export const FAST_ENV: Readonly<Record<string, string>> = {
-  LOG_LEVEL: 'silent',
-  POLL_FIRST_MS: '20',
-  POLL_QUEUED_MIN_MS: '40',
-  POLL_QUEUED_MAX_MS: '80',
-  POLL_IN_PROGRESS_MIN_MS: '40',
-  POLL_IN_PROGRESS_MAX_MS: '80',
-  POLL_MIN_MS: '20',
-  POLL_BACKOFF_BASE_MS: '50',
-  POLL_BACKOFF_MAX_MS: '1000',
-  POLL_RATE_LIMITED_WAIT_MS: '300',
-  POLL_UNAVAILABLE_WAIT_MS: '150',
-  POLL_TICK_MS: '20',
-  UPSTREAM_TIMEOUT_MS: '2000',
-  POLL_LEASE_MS: '5000',
-  SQLITE_BUSY_TIMEOUT_MS: '1000',
+  ...TEST_ENV,
   // Tests poll tasks over GraphQL every few ms: the per-key limits are not what they test.
   RATE_LIMIT_REQUESTS_PER_MINUTE: '100000',
   RATE_LIMIT_TASKS_PER_MINUTE: '1000',

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SANDBOX_API_KEY, SANDBOX_MOUNTS } from '../../src/upstream/providers.ts';
+import { COMPRESSED_PACE } from './test-env.ts';
 
 export const PROJECT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LISTENING = 'GraphQL (and GraphiQL) listening';
@@ -48,17 +49,7 @@ export interface ServiceProcessOptions {
 
 /** The harness's compressed provider pace, with a short lease so a killed holder's tasks are taken over quickly. */
 export const FAST_POLL_ENV: Readonly<Record<string, string>> = {
-  POLL_FIRST_MS: '20',
-  POLL_QUEUED_MIN_MS: '40',
-  POLL_QUEUED_MAX_MS: '80',
-  POLL_IN_PROGRESS_MIN_MS: '40',
-  POLL_IN_PROGRESS_MAX_MS: '80',
-  POLL_MIN_MS: '20',
-  POLL_BACKOFF_BASE_MS: '50',
-  POLL_BACKOFF_MAX_MS: '1000',
-  POLL_RATE_LIMITED_WAIT_MS: '300',
-  POLL_UNAVAILABLE_WAIT_MS: '150',
-  POLL_TICK_MS: '20',
+  ...COMPRESSED_PACE,
   UPSTREAM_TIMEOUT_MS: '1000',
   // Above UPSTREAM_TIMEOUT_MS + SQLITE_BUSY_TIMEOUT_MS, as the config requires.
   POLL_LEASE_MS: '1500',
